@@ -1,0 +1,27 @@
+# Two commands: `make demo` (set up, then compile and verify the bundled example)
+# and `make test` (set up, then run the whole test suite). `make setup` is idempotent.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.spc-installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python lava-nc==0.10.0
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps spikingjelly==2.0.0
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python examples/digits.py
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) examples/.cache out

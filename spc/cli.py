@@ -1,0 +1,154 @@
+"""`spc compile | verify | run | inspect`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from spc.errors import SpcError
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers, e.g. 16,1,64") from None
+    if len(shape) < 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time-major shape T,B,features... with positive sizes, e.g. 16,1,64")
+    return shape
+
+
+def load_array(path: str, what: str) -> np.ndarray:
+    """Read a .npy file without unpickling anything."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpcError(f"{what} file {p}", "does not exist", "check the path")
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise SpcError(f"{what} file {p}", "holds Python objects (a pickled array), which spc never loads", "save a numeric array with np.save") from None
+        raise SpcError(f"{what} file {p}", f"is not a readable .npy array ({e})", "save it with np.save") from None
+    except (OSError, EOFError) as e:
+        raise SpcError(f"{what} file {p}", f"cannot be read ({e})", "save it with np.save") from None
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write a file through a temporary sibling, so a failure leaves no partial file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_compile(args) -> int:
+    import spc
+    from spc.frontends.torch.loading import load_model
+
+    model = load_model(args.model, args.weights)
+    compiled = spc.compile(model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force)
+    from spc.compiler.summary import summary_table
+
+    print(summary_table(compiled))
+    for a in compiled.manifest["approximations"]:
+        print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}, {100 * a['dropped_weight_share']:.1f}% of its weight mass")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import spc
+    from spc.frontends.torch.loading import load_model
+
+    compiled = spc.load(args.compiled)
+    x = load_array(args.input, "input")
+    labels = load_array(args.labels, "labels") if args.labels else None
+    model = load_model(args.model, args.weights) if args.model else None
+    if args.weights and not args.model:
+        raise SpcError("--weights", "needs --model", "pass the model the weights belong to: --model file.py:factory")
+    report = spc.verify(compiled, x, model=model, labels=labels)
+    print(report.table())
+    if args.json:
+        _write_atomically(Path(args.json), report.write_json)
+    return 0 if report.passed else 1
+
+
+def cmd_run(args) -> int:
+    import spc
+
+    x = load_array(args.input, "input")
+    y = spc.run(args.compiled, x, backend=args.backend)
+    _write_atomically(Path(args.output), lambda tmp: np.save(open(tmp, "wb"), y))
+    print(f"wrote {args.output}: {y.dtype} {tuple(y.shape)}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    import spc
+    from spc.compiler.summary import summary_table
+
+    print(summary_table(spc.load(args.compiled)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spc", description="Compile parallel-trained spiking networks to stepwise form and prove the forms equal.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="trace, check and lower a model into a compiled directory")
+    c.add_argument("model", help="path/to/file.py:factory, a function returning the torch.nn.Module")
+    c.add_argument("-o", "--output", required=True, help="output directory")
+    c.add_argument("--input-shape", required=True, type=_shape, help="time-major example input shape T,B,features... (e.g. 16,1,64)")
+    c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
+    c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
+    c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    c.set_defaults(func=cmd_compile)
+
+    v = sub.add_parser("verify", help="run every form of a compiled model and compare them layer by layer")
+    v.add_argument("compiled", help="directory written by spc compile")
+    v.add_argument("--input", required=True, help="float32 array [T, B, ...] (.npy)")
+    v.add_argument("--model", help="also compare against the original model: path/to/file.py:factory")
+    v.add_argument("--weights", help="state_dict checkpoint for --model")
+    v.add_argument("--labels", help="integer class labels [B] (.npy): report each form's accuracy")
+    v.add_argument("--json", help="write the machine-readable report here")
+    v.set_defaults(func=cmd_verify)
+
+    r = sub.add_parser("run", help="run a compiled model on an input array")
+    r.add_argument("compiled", help="directory written by spc compile")
+    r.add_argument("--input", required=True, help="array [T, B, ...] (.npy)")
+    r.add_argument("-o", "--output", required=True, help="where to write the output array (.npy)")
+    r.add_argument("--backend", default="sim", choices=["sim", "parallel"], help="sim: spc's stepwise simulator (default); parallel: the parallel form in torch")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("inspect", help="print a compiled model layer by layer")
+    i.add_argument("compiled", help="directory written by spc compile")
+    i.set_defaults(func=cmd_inspect)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpcError as e:
+        if args.debug:
+            raise
+        print(f"spc {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"spc {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

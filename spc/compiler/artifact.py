@@ -1,0 +1,90 @@
+"""A compiled model is a directory, loadable and runnable without the original model code:
+
+    OUT/manifest.json           format, spc version, input shape, compile options, approximations
+    OUT/parallel/graph.json     the traced parallel form (+ weights.npz): the reference
+    OUT/stepwise/graph.json     the lowered stepwise form (+ weights.npz)
+
+It is written into a temporary sibling directory and renamed into place, so an interrupted or
+failed compile leaves nothing behind, and an existing directory is replaced only when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from spc.compiler.ir import Graph
+from spc.compiler.serialize import load_graph, save_graph
+from spc.errors import SpcError
+
+FORMAT = "spc-artifact"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Compiled:
+    parallel: Graph
+    stepwise: Graph
+    manifest: dict = field(default_factory=dict)
+
+    def save(self, out: str | Path, force: bool = False) -> Path:
+        def fill(directory: Path) -> None:
+            save_graph(self.parallel, directory / "parallel")
+            save_graph(self.stepwise, directory / "stepwise")
+            (directory / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=True) + "\n")
+
+        return write_directory(Path(out), fill, force)
+
+
+def load(path: str | Path) -> Compiled:
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    if not path.is_dir():
+        raise SpcError(str(path), "is not a directory", "give the output directory of `spc compile`")
+    if not manifest_path.is_file():
+        raise SpcError(str(path), "has no manifest.json, so it is not a compiled spc model", "give the output directory of `spc compile`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpcError(str(manifest_path), f"is not valid JSON ({e})", "recompile the model") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SpcError(str(manifest_path), "is not an spc manifest", "recompile the model")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise SpcError(str(manifest_path), f"has format version {manifest.get('version')}; this spc reads {FORMAT_VERSION}", "recompile the model with this spc")
+    return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest)
+
+
+def write_directory(out: Path, fill: Callable[[Path], None], force: bool = False) -> Path:
+    """Create directory `out` by `fill`ing a temporary sibling and renaming it into place."""
+    if out.exists() and not force:
+        raise SpcError(f"output directory {out}", "already exists", "pass --force (Python: force=True) to replace it, or choose another path")
+    if out.exists() and not out.is_dir():
+        raise SpcError(f"output path {out}", "exists and is not a directory", "choose another path")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise SpcError(f"output directory {out}", f"cannot be created ({e.strerror})", "choose a writable location") from None
+    try:
+        fill(tmp)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.rename(out, old / "replaced")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SpcError(f"output directory {out}", f"could not be written ({e.strerror or e})", "check free disk space and permissions") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,128 @@
+"""Stepwise neurons: a chain of cells followed by a firing rule.
+
+Every parallel neuron lowers to a `Neuron`: cells applied in order (each one's output is the next
+one's input) and then `Fire`. The last cell's output is the membrane `h[t]` that fires; its state
+is what a reset acts on. Float semantics, per channel c (parameters broadcast over the remaining
+feature dimensions), state zero before t = 0:
+
+- `Leaky`:       v[t] = decay·v[t−1] + gain·x[t]                     (state: v)
+- `DelayLine`:   y[t] = Σ_{i<k} taps[i]·x[t − (k−1−i)·dilation] + bias  (state: (k−1)·dilation inputs)
+- `StepIndexed`: y[t] = Σ_{i<k} weights[t, i]·x[t − k + 1 + i] + bias[t], defined for t < T only
+                 (state: k−1 inputs and the step counter)
+- `Fire`:        s[t] = h[t] ≥ θ (or > θ when `strict`); when `stochastic`, s[t] = u[t] < σ(h[t] − θ)
+                 with u the counter-based uniform of `spc.compiler.rng` for `seed`.
+                 Reset after firing: 'none', 'zero' (v ← 0) or 'subtract' (v ← v − θ), applied to
+                 the last cell's state, which must then be a `Leaky`.
+
+A `Neuron` without `fire` outputs its membrane (a non-spiking readout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spc.compiler.ir import NeuronOp, Record, channel_params, finite, layer_error
+
+RESETS = ("none", "zero", "subtract")
+
+
+class Cell(Record):
+    def check(self, name: str, shape: tuple[int, ...]) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class Leaky(Cell):
+    decay: np.ndarray  # [C] or [1]
+    gain: np.ndarray  # [C] or [1]
+
+    def check(self, name, shape):
+        channel_params(name, "decay", self.decay, shape)
+        channel_params(name, "gain", self.gain, shape)
+        finite(name, "decay", self.decay)
+        finite(name, "gain", self.gain)
+
+
+@dataclass(frozen=True, eq=False)
+class DelayLine(Cell):
+    taps: np.ndarray  # [C or 1, k]; taps[:, -1] multiplies the current input
+    bias: np.ndarray  # [C] or [1]
+    dilation: int = 1
+
+    @property
+    def order(self) -> int:
+        return self.taps.shape[1]
+
+    def check(self, name, shape):
+        if self.taps.ndim != 2 or self.taps.shape[1] < 1:
+            raise layer_error(name, f"DelayLine taps have shape {self.taps.shape}; expected [channels, k]")
+        channel_params(name, "taps", self.taps[:, 0], shape)
+        channel_params(name, "bias", self.bias, shape)
+        if self.dilation < 1:
+            raise layer_error(name, f"DelayLine dilation {self.dilation} must be >= 1")
+        finite(name, "taps", self.taps)
+        finite(name, "bias", self.bias)
+
+
+@dataclass(frozen=True, eq=False)
+class StepIndexed(Cell):
+    weights: np.ndarray  # [T, k]; row t weighs x[t-k+1 .. t]
+    bias: np.ndarray  # [T]
+
+    @property
+    def time_steps(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def order(self) -> int:
+        return self.weights.shape[1]
+
+    def check(self, name, shape):
+        if self.weights.ndim != 2 or self.bias.shape != (self.weights.shape[0],):
+            raise layer_error(name, f"StepIndexed weights {self.weights.shape} and bias {self.bias.shape} do not match")
+        finite(name, "weights", self.weights)
+        finite(name, "bias", self.bias)
+
+
+@dataclass(frozen=True, eq=False)
+class Fire(Record):
+    threshold: np.ndarray  # [C] or [1]
+    strict: bool = False
+    reset: str = "none"
+    stochastic: bool = False
+    seed: int = 0
+
+    def check(self, name, shape):
+        channel_params(name, "threshold", self.threshold, shape)
+        finite(name, "threshold", self.threshold)
+        if self.reset not in RESETS:
+            raise layer_error(name, f"reset '{self.reset}' is not one of {RESETS}")
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron(NeuronOp):
+    """The stepwise form every neuron lowers to."""
+
+    cells: tuple[Cell, ...]
+    fire: Fire | None = None
+
+    @property
+    def spiking(self) -> bool:
+        return self.fire is not None
+
+    @property
+    def time_steps(self):
+        limits = [c.time_steps for c in self.cells if isinstance(c, StepIndexed)]
+        return min(limits) if limits else None
+
+    def check(self, name, shape):
+        if not self.cells:
+            raise layer_error(name, "a neuron needs at least one cell")
+        for cell in self.cells:
+            cell.check(name, shape)
+        if self.fire is not None:
+            self.fire.check(name, shape)
+            if self.fire.reset != "none" and not isinstance(self.cells[-1], Leaky):
+                raise layer_error(name, f"reset '{self.fire.reset}' needs a Leaky membrane as the last cell")
