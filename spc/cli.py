@@ -38,6 +38,12 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise SpcError(f"{what} file {p}", f"cannot be read ({e})", "save it with np.save") from None
 
 
+def load_input(compiled, path: str) -> np.ndarray:
+    from spc.runtime.recording import check_input
+
+    return check_input(compiled.stepwise, load_array(path, "input"), f"input file {path}")
+
+
 def _write_atomically(path: Path, write) -> None:
     """Write a file through a temporary sibling, so a failure leaves no partial file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
@@ -70,7 +76,7 @@ def cmd_verify(args) -> int:
     from spc.frontends.torch.loading import load_model
 
     compiled = spc.load(args.compiled)
-    x = load_array(args.input, "input")
+    x = load_input(compiled, args.input)
     labels = load_array(args.labels, "labels") if args.labels else None
     model = load_model(args.model, args.weights) if args.model else None
     if args.weights and not args.model:
@@ -85,8 +91,8 @@ def cmd_verify(args) -> int:
 def cmd_run(args) -> int:
     import spc
 
-    x = load_array(args.input, "input")
-    y = spc.run(args.compiled, x, backend=args.backend)
+    compiled = spc.load(args.compiled)
+    y = spc.run(compiled, load_input(compiled, args.input), backend=args.backend)
     _write_atomically(Path(args.output), lambda tmp: np.save(open(tmp, "wb"), y))
     print(f"wrote {args.output}: {y.dtype} {tuple(y.shape)}")
     return 0

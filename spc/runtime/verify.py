@@ -107,33 +107,42 @@ def _first(mask: np.ndarray) -> dict | None:
     return {"step": t, "sample": b, "neuron": n}
 
 
+def _tolerance(values: np.ndarray) -> float:
+    return RTOL * max(1.0, float(np.abs(values).max(initial=0.0)))
+
+
+def _compare_values(reference, candidate, layer, mode, ref, cand, gating=True, note="") -> Comparison:
+    """Compare real-valued outputs (a readout's membrane) within the tolerance."""
+    error = np.abs(ref - cand)
+    tol = _tolerance(ref)
+    return Comparison(reference, candidate, layer, mode, 0, 0, 0, float(error.max(initial=0.0)), tol, _first(error > tol), gating, note)
+
+
 def compare_layer(reference: str, candidate: str, layer: str, mode: str, ref_out, cand_out, ref_h, cand_h, fire: Fire | None, gating=True, note="") -> Comparison:
-    """Compare one layer's outputs (and membranes, where both are known) between two forms."""
+    """Compare one neuron layer between two forms: spikes (ties classified by the reference
+    membrane, or the candidate's when the reference's is unknown) and membranes where both are known."""
+    if fire is None:  # a readout: its membrane is its output
+        return _compare_values(reference, candidate, layer, mode, ref_out, cand_out, gating, note)
     membrane = ref_h if ref_h is not None else cand_h
-    scale = max(1.0, float(np.abs(membrane if membrane is not None else ref_out).max(initial=0.0)))
-    tol = RTOL * scale
+    tol = _tolerance(membrane)
+    differ = ref_out != cand_out
+    tie = differ & (np.abs(fire_margin(fire, membrane, uniforms(fire, membrane.shape))) <= tol)
+    wrong = differ & ~tie
     error = None
     if ref_h is not None and cand_h is not None:
-        error_mask = np.abs(ref_h - cand_h)
-        error = float(error_mask.max(initial=0.0))
-    if fire is None:  # a readout: its membrane is its output
-        error_mask = np.abs(ref_out - cand_out)
-        error = float(error_mask.max(initial=0.0))
-        return Comparison(reference, candidate, layer, mode, 0, 0, 0, error, tol, _first(error_mask > tol), gating, note)
-    differ = ref_out != cand_out
-    margin = fire_margin(fire, membrane, uniforms(fire, membrane.shape))
-    tie = differ & (np.abs(margin) <= tol)
-    wrong = differ & ~tie
-    if error is not None:
-        wrong = wrong | (error_mask > tol)
+        membrane_error = np.abs(ref_h - cand_h)
+        error = float(membrane_error.max(initial=0.0))
+        wrong = wrong | (membrane_error > tol)
     return Comparison(reference, candidate, layer, mode, int(differ.size), int((differ & ~tie).sum()), int(tie.sum()), error, tol, _first(wrong), gating, note)
 
 
-def _end_to_end(reference, candidate, ref_out, cand_out, fire, upstream_ties: int, gating=True) -> Comparison:
-    c = compare_layer(reference, candidate, "(output)", "end-to-end", ref_out, cand_out, None, None, fire, gating)
-    if fire is not None:  # the output is spikes: compare them exactly, no membrane to classify ties
+def _end_to_end(reference, candidate, ref_out, cand_out, spiking: bool, upstream_ties: int, gating=True) -> Comparison:
+    """Compare the outputs of two free-running forms; differences are explained only by upstream ties."""
+    if spiking:
         differ = ref_out != cand_out
-        c.spike_mismatches, c.ties, c.first_mismatch = int(differ.sum()), 0, _first(differ)
+        c = Comparison(reference, candidate, "(output)", "end-to-end", int(differ.size), int(differ.sum()), 0, None, 0.0, _first(differ), gating)
+    else:
+        c = _compare_values(reference, candidate, "(output)", "end-to-end", ref_out, cand_out, gating)
     if not c.passed and upstream_ties:
         c.note = f"differences propagate from {upstream_ties} tie(s) upstream; the isolated comparisons check every layer"
         c.gating = False
@@ -151,7 +160,7 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
     stepwise, parallel = compiled.stepwise, compiled.parallel
     fires = {n.name: n.op.fire for n in stepwise.neurons()}
     neurons = [n.name for n in parallel.neurons()]
-    output_fire = fires.get(stepwise.outputs[0])
+    output_spiking = fires.get(stepwise.outputs[0]) is not None
     approximated = {a["layer"]: a for a in compiled.manifest.get("approximations", [])}
     report = Report(approximations=list(approximated.values()))
 
@@ -164,7 +173,7 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
             note = f"approximation: {100 * approx['dropped_weight_share']:.1f}% of the weight mass (future inputs) dropped" if approx else ""
             report.comparisons.append(compare_layer("torch-model", "parallel", name, "isolated", original.outputs[name], forced.outputs[name], None, forced.membranes[name], fires[name], not approx, note))
         upstream = sum(c.ties for c in report.comparisons)
-        report.comparisons.append(_end_to_end("torch-model", "parallel", original.output, ref.output, output_fire, upstream, gating=not approximated))
+        report.comparisons.append(_end_to_end("torch-model", "parallel", original.output, ref.output, output_spiking, upstream, gating=not approximated))
 
     forced = run_stepwise(stepwise, x, teacher=ref.outputs)
     before = len(report.comparisons)
@@ -172,7 +181,7 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
         report.comparisons.append(compare_layer("parallel", "stepwise-float", name, "isolated", ref.outputs[name], forced.outputs[name], ref.membranes[name], forced.membranes[name], fires[name]))
     free = run_stepwise(stepwise, x)
     upstream = sum(c.ties for c in report.comparisons[before:])
-    report.comparisons.append(_end_to_end("parallel", "stepwise-float", ref.output, free.output, output_fire, upstream))
+    report.comparisons.append(_end_to_end("parallel", "stepwise-float", ref.output, free.output, output_spiking, upstream))
 
     if labels is not None:
         if model is not None:

@@ -57,7 +57,10 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise SpcError(f"checkpoint {path}", f"was refused: it holds Python objects other than tensors, which spc never unpickles ({str(e).splitlines()[0]})", "save only the weights: torch.save(model.state_dict(), path)") from None
+        payload = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), None)
+        if payload is None:
+            raise SpcError(f"checkpoint {path}", "cannot be read (not a file written by torch.save, or corrupt)", "save the weights with torch.save(model.state_dict(), path)") from None
+        raise SpcError(f"checkpoint {path}", f"was refused: it holds Python objects other than tensors, which spc never unpickles ({payload})", "save only the weights: torch.save(model.state_dict(), path)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         raise SpcError(f"checkpoint {path}", f"cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})", "save the weights with torch.save(model.state_dict(), path)") from None
     if isinstance(state, dict) and len(state) == 1 and isinstance(next(iter(state.values())), dict):

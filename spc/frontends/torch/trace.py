@@ -101,6 +101,9 @@ def _maxpool(path, m: nn.MaxPool2d) -> ir.MaxPool2d:
     return ir.MaxPool2d(kernel=kernel, stride=_pair(m.stride or kernel), padding=_pair(m.padding), dilation=_pair(m.dilation))
 
 
+_PER_SAMPLE = {nn.Conv1d: _conv, nn.Conv2d: _conv, nn.BatchNorm1d: _batchnorm, nn.BatchNorm2d: _batchnorm, nn.AvgPool2d: _avgpool, nn.MaxPool2d: _maxpool}
+"""Layers that take one sample [N, C, ...]: they must run inside a per-step wrapper."""
+
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
 
@@ -114,17 +117,12 @@ def step_layer(path: str, m: nn.Module, shape: tuple[int, ...], lead: int, pass_
         return ir.Linear(weight=to_numpy(m.weight), bias=to_numpy(m.bias) if m.bias is not None else None)
     if isinstance(m, nn.Flatten):
         return ir.Reshape(shape=flatten_shape(describe(path, m), shape, m.start_dim, m.end_dim, lead))
+    convert = next((fn for cls, fn in _PER_SAMPLE.items() if isinstance(m, cls)), None)
+    if convert is None:
+        raise _unsupported(path, m, "is not a layer spc can compile")
     if lead == 2:
         raise _unsupported(path, m, f"is applied to the time-major sequence [T, B, {', '.join(map(str, shape))}] directly, so it would mix time steps or fail", "wrap per-sample layers in spc.PerStep(...) so they run on every step")
-    if isinstance(m, (nn.Conv1d, nn.Conv2d)) and type(m).__name__ not in ("ConvTranspose1d", "ConvTranspose2d"):
-        return _conv(path, m)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return _batchnorm(path, m)
-    if isinstance(m, nn.AvgPool2d):
-        return _avgpool(path, m)
-    if isinstance(m, nn.MaxPool2d):
-        return _maxpool(path, m)
-    raise _unsupported(path, m, "is not a layer spc can compile")
+    return convert(path, m)
 
 
 class _NoSpikingJelly:

@@ -1,0 +1,25 @@
+"""Every example runs in CI in a reduced form, so it cannot rot."""
+
+import importlib.util
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_digits_trains_compiles_and_verifies(tmp_path, monkeypatch, capsys):
+    digits = _load("digits")
+    monkeypatch.setattr(digits, "CACHE", tmp_path / "cache")
+    assert digits.main(["--out", str(tmp_path / "digits"), "--epochs", "12", "--samples", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "stepwise-float" in out
+    accuracy = {name: float(v.rstrip("%")) for name, v in (part.strip().rsplit(" ", 1) for part in out.split("accuracy:")[1].splitlines()[0].split(","))}
+    assert accuracy["parallel"] == accuracy["stepwise-float"] == accuracy["torch-model"]
+    assert accuracy["parallel"] > 70  # 12 epochs on 400 digits already learn a lot
+    assert (tmp_path / "cache" / "digits-12ep.pt").exists()
