@@ -19,6 +19,9 @@ def sj_model():
     net = nn.Sequential(
         layer.SeqToANNContainer(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)),
         neuron.LIFNode(tau=2.0, step_mode="m"),
+        layer.Conv2d(4, 4, 3, padding=1, step_mode="m"),
+        layer.BatchNorm2d(4, step_mode="m"),
+        neuron.IFNode(step_mode="m"),
         layer.AvgPool2d(2, step_mode="m"),
         layer.Flatten(step_mode="m"),
         layer.Linear(64, 32, step_mode="m"),
@@ -30,12 +33,12 @@ def sj_model():
         layer.Linear(16, 10, step_mode="m"),
         neuron.LIFNode(tau=3.0, decay_input=False, v_reset=-0.2, step_mode="m"),
     )
-    bn = net[0][1]
-    bn.running_mean.uniform_(-0.5, 0.5)
-    bn.running_var.uniform_(0.5, 1.5)
+    for bn in (net[0][1], net[3]):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 1.5)
     with torch.no_grad():  # thresholds low enough that every layer is active
-        net[5].bias.fill_(-0.05)
-        net[7].bias.fill_(-0.05)
+        net[8].bias.fill_(-0.05)
+        net[10].bias.fill_(-0.05)
     return net.eval()
 
 
@@ -44,7 +47,8 @@ def test_spikingjelly_model_compiles_and_verifies_without_mismatches(tmp_path):
     x = (np.random.default_rng(0).random((T, 6, 1, 8, 8)) < 0.4).astype(np.float32) * 3
     compiled = spc.compile(model, x, tmp_path / "out")
     kinds = {n.name: n.op.kind for n in compiled.parallel.neurons()}
-    assert kinds == {"1": "LIF", "5": "SlidingPSN", "7": "MaskedPSN", "9": "LIF", "11": "LIF"}
+    assert kinds == {"1": "LIF", "4": "LIF", "8": "SlidingPSN", "10": "MaskedPSN", "12": "LIF", "14": "LIF"}
+    assert [n.name for n in compiled.stepwise.nodes[:5]] == ["input", "0.0", "1", "2", "4"]  # both BatchNorms folded
     report = spc.verify(tmp_path / "out", x, model=model)
     assert report.passed, report.table()
     spiking = [c for c in report.comparisons if c.spikes_compared]
@@ -52,10 +56,10 @@ def test_spikingjelly_model_compiles_and_verifies_without_mismatches(tmp_path):
     # the network is active, so the comparison says something
     functional.reset_net(model)
     with torch.no_grad():
-        rates = [float(model[: i + 1](torch.from_numpy(x)).mean()) for i in (1, 5, 7, 9)]
+        rates = [float(model[: i + 1](torch.from_numpy(x)).mean()) for i in (1, 4, 8, 10, 12)]
     functional.reset_net(model)
     assert all(r > 0.01 for r in rates), rates
-    assert len(spiking) == 12  # five layers and the output, in both comparisons
+    assert len(spiking) == 14  # six layers and the output, in both comparisons
 
 
 def test_single_step_neuron_is_refused_with_the_fix():

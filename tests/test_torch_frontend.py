@@ -138,3 +138,23 @@ def test_graph_rejects_inconsistent_wiring():
         ir.Graph((ir.Node("input", ir.Input((3,))), ir.Node("a", ir.Add(), ("input", "b"))), ("a",))
     with pytest.raises(SpcError, match="different shapes"):
         ir.Graph((ir.Node("input", ir.Input((3,))), ir.Node("l", ir.Linear(np.ones((2, 3)), None), ("input",)), ir.Node("a", ir.Add(), ("input", "l"))), ("a",))
+
+
+def test_conv1d_model_compiles_and_verifies():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        spc.PerStep(nn.Conv1d(2, 4, 3, padding=2, dilation=2, stride=2), nn.BatchNorm1d(4)),
+        spc.SPSN(tau_syn=3.0, tau_mem=2.0, stochastic=True, seed=5),
+        spc.PerStep(nn.Conv1d(4, 4, 1, groups=4, bias=False)),
+        spc.LIF(tau=2.0, v_reset=None),
+        nn.Flatten(2),
+        nn.Linear(20, 3),
+        spc.LI(),
+    )
+    _randomise_bn(model)
+    x = np.random.default_rng(0).standard_normal((7, 3, 2, 10)).astype(np.float32) * 2
+    compiled = spc.compile(model, x)
+    assert compiled.parallel.shapes["0.0"] == (4, 5)
+    report = spc.verify(compiled, x, model=model)
+    assert report.passed and report.ties == 0, report.table()
+    assert [c.spikes_compared for c in report.comparisons if c.layer == "1"] == [7 * 3 * 20] * 2
