@@ -8,16 +8,24 @@ import numpy as np
 import torch
 
 from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load
+from spc.compiler.calibrate import calibrate
 from spc.compiler.passes import check_causality, fold_batchnorm, lower
+from spc.compiler.quantize import QuantOptions, quantize
 from spc.errors import SpcError
+from spc.files import load_array
 from spc.frontends.torch.trace import from_torch
 from spc.runtime.parallel import run_parallel
+from spc.compiler.ir import Graph
 from spc.runtime.recording import check_input
 from spc.runtime.sim import run_stepwise
 from spc.runtime.verify import Report
 from spc.runtime.verify import verify as _verify
 
-BACKENDS = ("sim", "parallel")
+BACKENDS = ("sim", "float", "parallel")
+"""sim: the integer golden simulator; float: the float stepwise simulator; parallel: torch, parallel form."""
+
+RATE_CHANGE_WARNING = 0.5
+"""Warn when quantization changes a layer's firing rate by more than this fraction."""
 
 
 def _example_tensor(example) -> torch.Tensor:
@@ -31,13 +39,39 @@ def _example_tensor(example) -> torch.Tensor:
     return torch.zeros(shape)
 
 
-def compile(model: torch.nn.Module, example, out: str | Path | None = None, *, drop_future: bool = False, force: bool = False) -> Compiled:
+def compile(
+    model: torch.nn.Module,
+    example,
+    out: str | Path | None = None,
+    *,
+    drop_future: bool = False,
+    force: bool = False,
+    calib: np.ndarray | str | Path | None = None,
+    integer: bool = True,
+    **quantization,
+) -> Compiled:
     """Trace `model` on an example input (a tensor, an array, or a shape [T, B, ...]), check it,
-    lower it to stepwise form, and (with `out`) write the compiled directory atomically."""
+    lower it to stepwise form, quantize it (unless `integer=False`) and, with `out`, write the
+    compiled directory atomically.
+
+    `calib` is calibration input [T, B, ...], or the path of a .npy file holding it (random spike
+    trains when None); the remaining keyword
+    arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
+    weight_bits=8, input_bits=8, per_channel=False."""
+    options = QuantOptions(**quantization)
+    options.check()
     x = _example_tensor(example)
     traced = from_torch(model, x)
     parallel, approximations = check_causality(traced, drop_future)
     stepwise = lower(fold_batchnorm(parallel))
+    integer_graph, report = None, None
+    if integer:
+        subject = "calibration data"
+        if isinstance(calib, (str, Path)):
+            subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
+        cal = calibrate(stepwise, calib, x.shape[0], subject)
+        integer_graph, report = quantize(stepwise, cal, options)
+        report["warnings"] = _check_quantization(integer_graph, report, cal)
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -45,13 +79,38 @@ def compile(model: torch.nn.Module, example, out: str | Path | None = None, *, d
         "model": type(model).__name__,
         "example_input_shape": list(x.shape),
         "time_steps": stepwise.time_steps,
-        "options": {"drop_future": drop_future},
+        "options": {"drop_future": drop_future, "integer": integer, **(report["options"] if report else {})},
         "approximations": [a.to_json() for a in approximations],
     }
-    compiled = Compiled(parallel, stepwise, manifest)
+    compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
     if out is not None:
         compiled.save(out, force=force)
     return compiled
+
+
+def _check_quantization(integer: Graph, report: dict, cal) -> list[str]:
+    """Run the integer graph on the calibration data; record rates and saturations, and warn when
+    quantization silences a layer, changes its rate sharply, or saturates."""
+    rec = run_stepwise(integer, cal.data)
+    warnings = []
+    source = "random spike inputs (no calibration data given)" if cal.synthetic else "the calibration data"
+    for name, layer in report["layers"].items():
+        if layer.get("kind") != "Neuron":
+            continue
+        layer["saturations"] = rec.saturations[name]
+        if rec.saturations[name]:
+            warnings.append(f"layer '{name}': {rec.saturations[name]} saturation events on {source}")
+        float_rate = layer.get("float_rate")
+        if float_rate is None:
+            continue
+        layer["integer_rate"] = rate = float(rec.outputs[name].mean())
+        if float_rate > 0 and rate == 0:
+            warnings.append(f"layer '{name}': quantization silenced it (float firing rate {float_rate:.3f}, integer 0) on {source}")
+        elif abs(rate - float_rate) > RATE_CHANGE_WARNING * max(float_rate, 1e-3):
+            warnings.append(f"layer '{name}': quantization changed its firing rate from {float_rate:.3f} to {rate:.3f} on {source}")
+    if cal.synthetic:
+        warnings.insert(0, "no calibration data: scales were chosen on random spike trains; pass --calib X.npy (Python: calib=x) with representative inputs")
+    return warnings
 
 
 def _compiled(compiled: Compiled | str | Path) -> Compiled:
@@ -62,6 +121,10 @@ def run(compiled: Compiled | str | Path, x: np.ndarray, backend: str = "sim") ->
     """Run a compiled model on x [T, B, ...] and return its output [T, B, ...]."""
     compiled = _compiled(compiled)
     if backend == "sim":
+        if compiled.integer is None:
+            raise SpcError("backend 'sim'", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use --backend float")
+        return run_stepwise(compiled.integer, x).output
+    if backend == "float":
         return run_stepwise(compiled.stepwise, x).output
     if backend == "parallel":
         return run_parallel(compiled.parallel, x).output

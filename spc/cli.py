@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from spc.errors import SpcError
+from spc.files import load_array, write_atomically
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -23,50 +22,28 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def load_array(path: str, what: str) -> np.ndarray:
-    """Read a .npy file without unpickling anything."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpcError(f"{what} file {p}", "does not exist", "check the path")
-    try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise SpcError(f"{what} file {p}", "holds Python objects (a pickled array), which spc never loads", "save a numeric array with np.save") from None
-        raise SpcError(f"{what} file {p}", f"is not a readable .npy array ({e})", "save it with np.save") from None
-    except (OSError, EOFError) as e:
-        raise SpcError(f"{what} file {p}", f"cannot be read ({e})", "save it with np.save") from None
-
-
 def load_input(compiled, path: str) -> np.ndarray:
     from spc.runtime.recording import check_input
 
     return check_input(compiled.stepwise, load_array(path, "input"), f"input file {path}")
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write a file through a temporary sibling, so a failure leaves no partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cmd_compile(args) -> int:
     import spc
     from spc.frontends.torch.loading import load_model
 
-    model = load_model(args.model, args.weights)
-    compiled = spc.compile(model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force)
     from spc.compiler.summary import summary_table
 
+    model = load_model(args.model, args.weights)
+    compiled = spc.compile(
+        model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force, calib=args.calib, integer=not args.float_only,
+        decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
+    )
     print(summary_table(compiled))
     for a in compiled.manifest["approximations"]:
         print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}, {100 * a['dropped_weight_share']:.1f}% of its weight mass")
+    for warning in (compiled.quantization or {}).get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {args.output}")
     return 0
 
@@ -84,7 +61,7 @@ def cmd_verify(args) -> int:
     report = spc.verify(compiled, x, model=model, labels=labels)
     print(report.table())
     if args.json:
-        _write_atomically(Path(args.json), report.write_json)
+        write_atomically(Path(args.json), report.write_json)
     return 0 if report.passed else 1
 
 
@@ -93,7 +70,7 @@ def cmd_run(args) -> int:
 
     compiled = spc.load(args.compiled)
     y = spc.run(compiled, load_input(compiled, args.input), backend=args.backend)
-    _write_atomically(Path(args.output), lambda tmp: np.save(open(tmp, "wb"), y))
+    write_atomically(Path(args.output), lambda tmp: np.save(open(tmp, "wb"), y))
     print(f"wrote {args.output}: {y.dtype} {tuple(y.shape)}")
     return 0
 
@@ -118,6 +95,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
     c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    q = c.add_argument_group("integer form (docs/integer-spec.md)")
+    q.add_argument("--calib", help="calibration input [T, B, ...] (.npy) for choosing scales (default: random spike trains, with a warning)")
+    q.add_argument("--decay", default="int12", choices=["int12", "shift"], help="int12: Loihi's v·(4096−d)>>12 (default); shift: v − (v >> n)")
+    q.add_argument("--taps", default="int", choices=["int", "pow2"], help="FIR taps as 8-bit integers (default) or signed powers of two (multiplication-free)")
+    q.add_argument("--width", type=int, default=24, help="state width in bits (default 24)")
+    q.add_argument("--weight-bits", type=int, default=8, help="weight mantissa bits (default 8)")
+    q.add_argument("--input-bits", type=int, default=8, help="bits of a quantized non-spike input (default 8)")
+    q.add_argument("--per-channel", action="store_true", help="one weight exponent per output channel instead of per layer")
+    q.add_argument("--float-only", action="store_true", help="skip the integer form")
     c.set_defaults(func=cmd_compile)
 
     v = sub.add_parser("verify", help="run every form of a compiled model and compare them layer by layer")
@@ -133,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("compiled", help="directory written by spc compile")
     r.add_argument("--input", required=True, help="array [T, B, ...] (.npy)")
     r.add_argument("-o", "--output", required=True, help="where to write the output array (.npy)")
-    r.add_argument("--backend", default="sim", choices=["sim", "parallel"], help="sim: spc's stepwise simulator (default); parallel: the parallel form in torch")
+    r.add_argument("--backend", default="sim", choices=["sim", "float", "parallel"], help="sim: spc's integer simulator, the golden reference (default); float: the float stepwise simulator; parallel: the parallel form in torch")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("inspect", help="print a compiled model layer by layer")

@@ -64,17 +64,20 @@ def leftovers(directory):
 def test_compile_inspect_run_verify(workdir, capsys):
     out = compile_ok(capsys)
     assert "SlidingPSN" in out and "DelayLine(k=3)" in out and "StepIndexed(k=2, T<=6)" in out
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["manifest.json", "parallel", "stepwise"]
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["integer", "manifest.json", "parallel", "quantization.json", "stepwise"]
 
     code, out, _ = spc_cli(capsys, "inspect", "out")
     assert code == 0 and "runs for at most T = 6 steps" in out
 
-    code, out, _ = spc_cli(capsys, "run", "out", "--input", "x.npy", "-o", "y.npy")
+    code, out, _ = spc_cli(capsys, "run", "out", "--input", "x.npy", "-o", "y.npy")  # the integer simulator
     assert code == 0
     y = np.load(workdir / "y.npy")
+    code, _, _ = spc_cli(capsys, "run", "out", "--input", "x.npy", "-o", "y_float.npy", "--backend", "float")
     code, _, _ = spc_cli(capsys, "run", "out", "--input", "x.npy", "-o", "y_par.npy", "--backend", "parallel")
-    np.testing.assert_allclose(y, np.load(workdir / "y_par.npy"), rtol=0, atol=1e-12)
-    assert y.shape == (6, 4, 3)
+    y_float = np.load(workdir / "y_float.npy")
+    np.testing.assert_allclose(y_float, np.load(workdir / "y_par.npy"), rtol=0, atol=1e-12)
+    assert y.shape == y_float.shape == (6, 4, 3)
+    assert 0 < np.abs(y - y_float).max() < 0.05 * np.abs(y_float).max()  # quantized, and close
 
     np.save(workdir / "labels.npy", np.array([0, 1, 2, 0]))
     code, out, _ = spc_cli(capsys, "verify", "out", "--input", "x.npy", "--model", "model.py:build", "--labels", "labels.npy", "--json", "r.json")
@@ -84,7 +87,8 @@ def test_compile_inspect_run_verify(workdir, capsys):
     assert {"reference", "candidate", "layer", "spike_mismatches", "spikes_compared", "ties", "max_abs_error"} <= report["comparisons"][0].keys()
     layers = {(c["reference"], c["layer"]) for c in report["comparisons"]}
     assert ("torch-model", "1") in layers and ("parallel", "3") in layers and ("parallel", "(output)") in layers
-    assert set(report["accuracy"]) == {"torch-model", "parallel", "stepwise-float"}
+    assert set(report["accuracy"]) == {"torch-model", "parallel", "stepwise-float", "integer"}
+    assert ("stepwise-float", "integer", "3") in {(c["reference"], c["candidate"], c["layer"]) for c in report["comparisons"]}
     assert leftovers(workdir) == []
 
 

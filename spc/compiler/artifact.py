@@ -2,7 +2,9 @@
 
     OUT/manifest.json           format, spc version, input shape, compile options, approximations
     OUT/parallel/graph.json     the traced parallel form (+ weights.npz): the reference
-    OUT/stepwise/graph.json     the lowered stepwise form (+ weights.npz)
+    OUT/stepwise/graph.json     the lowered stepwise form, float (+ weights.npz)
+    OUT/integer/graph.json      the integer form of docs/integer-spec.md (+ weights.npz)
+    OUT/quantization.json       scales, exponents, shifts, requested and realised time constants
 
 It is written into a temporary sibling directory and renamed into place, so an interrupted or
 failed compile leaves nothing behind, and an existing directory is replaced only when asked.
@@ -31,14 +33,35 @@ class Compiled:
     parallel: Graph
     stepwise: Graph
     manifest: dict = field(default_factory=dict)
+    integer: Graph | None = None
+    quantization: dict | None = None
 
     def save(self, out: str | Path, force: bool = False) -> Path:
         def fill(directory: Path) -> None:
             save_graph(self.parallel, directory / "parallel")
             save_graph(self.stepwise, directory / "stepwise")
-            (directory / "manifest.json").write_text(json.dumps(self.manifest, indent=1, sort_keys=True) + "\n")
+            if self.integer is not None:
+                save_graph(self.integer, directory / "integer")
+                _write_json(directory / "quantization.json", self.quantization)
+            _write_json(directory / "manifest.json", self.manifest)
 
         return write_directory(Path(out), fill, force)
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise SpcError(str(path), "does not exist", "recompile the model")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpcError(str(path), f"is not valid JSON ({e})", "recompile the model") from None
+    if not isinstance(doc, dict):
+        raise SpcError(str(path), "does not hold a JSON object", "recompile the model")
+    return doc
 
 
 def load(path: str | Path) -> Compiled:
@@ -48,15 +71,15 @@ def load(path: str | Path) -> Compiled:
         raise SpcError(str(path), "is not a directory", "give the output directory of `spc compile`")
     if not manifest_path.is_file():
         raise SpcError(str(path), "has no manifest.json, so it is not a compiled spc model", "give the output directory of `spc compile`")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SpcError(str(manifest_path), f"is not valid JSON ({e})", "recompile the model") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    manifest = _read_json(manifest_path)
+    if manifest.get("format") != FORMAT:
         raise SpcError(str(manifest_path), "is not an spc manifest", "recompile the model")
     if manifest.get("version") != FORMAT_VERSION:
         raise SpcError(str(manifest_path), f"has format version {manifest.get('version')}; this spc reads {FORMAT_VERSION}", "recompile the model with this spc")
-    return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest)
+    integer, quantization = None, None
+    if (path / "integer").exists():
+        integer, quantization = load_graph(path / "integer"), _read_json(path / "quantization.json")
+    return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization)
 
 
 def write_directory(out: Path, fill: Callable[[Path], None], force: bool = False) -> Path:

@@ -29,6 +29,10 @@ RESETS = ("none", "zero", "subtract")
 
 
 class Cell(Record):
+    resettable = False  # whether a firing rule may reset this cell's state (it is a membrane)
+    time_steps = None  # the sequence length a time-indexed cell is defined for
+    integer = False  # integer cells (spc.compiler.qcells) follow docs/integer-spec.md
+
     def check(self, name: str, shape: tuple[int, ...]) -> None:
         raise NotImplementedError
 
@@ -37,12 +41,15 @@ class Cell(Record):
 class Leaky(Cell):
     decay: np.ndarray  # [C] or [1]
     gain: np.ndarray  # [C] or [1]
+    resettable = True
 
     def check(self, name, shape):
         channel_params(name, "decay", self.decay, shape)
         channel_params(name, "gain", self.gain, shape)
         finite(name, "decay", self.decay)
         finite(name, "gain", self.gain)
+        if np.any(self.decay < 0) or np.any(self.decay > 1):
+            raise layer_error(name, f"decay {self.decay.min():g}..{self.decay.max():g} lies outside [0, 1] (a time constant below one step, or negative)", "use time constants tau >= 1 step (decay = 1 - 1/tau)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +121,7 @@ class Neuron(NeuronOp):
 
     @property
     def time_steps(self):
-        limits = [c.time_steps for c in self.cells if isinstance(c, StepIndexed)]
+        limits = [c.time_steps for c in self.cells if c.time_steps is not None]
         return min(limits) if limits else None
 
     def check(self, name, shape):
@@ -124,5 +131,5 @@ class Neuron(NeuronOp):
             cell.check(name, shape)
         if self.fire is not None:
             self.fire.check(name, shape)
-            if self.fire.reset != "none" and not isinstance(self.cells[-1], Leaky):
-                raise layer_error(name, f"reset '{self.fire.reset}' needs a Leaky membrane as the last cell")
+            if self.fire.reset != "none" and not self.cells[-1].resettable:
+                raise layer_error(name, f"reset '{self.fire.reset}' needs a leaky membrane as the last cell")

@@ -157,6 +157,18 @@ class AvgPool2d(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class SumPool2d(Op):
+    """Integer average pooling: the window sum, with the 1/area left to the scale (integer graphs)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+    def output_shape(self, name, shapes):
+        return AvgPool2d(self.kernel, self.stride, self.padding).output_shape(name, shapes)
+
+
+@dataclass(frozen=True, eq=False)
 class MaxPool2d(Op):
     """Max pooling with -inf padding, floor output size."""
 
@@ -204,6 +216,30 @@ class BatchNorm(Op):
         finite(name, "scale", self.scale)
         finite(name, "shift", self.shift)
         return shape
+
+
+@dataclass(frozen=True, eq=False)
+class Quantize(Op):
+    """Float input -> integers: `clip(rint(x / scale), -2^(bits-1), 2^(bits-1) - 1)` (integer graphs)."""
+
+    scale: float
+    bits: int
+
+    def output_shape(self, name, shapes):
+        if not self.scale > 0 or not 2 <= self.bits <= 32:
+            raise layer_error(name, f"Quantize needs a positive scale and 2..32 bits, got {self.scale}, {self.bits}")
+        return shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize(Op):
+    """Integers -> float: `q * scale`, scale per channel or shared (a readout's output)."""
+
+    scale: np.ndarray  # [C] or [1]
+
+    def output_shape(self, name, shapes):
+        channel_params(name, "scale", self.scale, shapes[0])
+        return shapes[0]
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ import math
 from spc.compiler import ir
 from spc.compiler.artifact import Compiled
 from spc.compiler.cells import DelayLine, Leaky, Neuron, StepIndexed
+from spc.text_table import render
 
 
 def state_per_neuron(neuron: Neuron) -> int:
@@ -65,11 +66,8 @@ def layer_rows(compiled: Compiled) -> list[dict]:
 def summary_table(compiled: Compiled) -> str:
     rows = layer_rows(compiled)
     head = ("layer", "op", "per-step shape", "neurons", "synapses", "state", "stepwise form")
-    table = [head] + [(r["layer"], r["op"], "×".join(map(str, r["shape"])), str(r["neurons"] or ""), str(r["synapses"] or ""), str(r["state"] or ""), r["detail"]) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    table = render(head, [(r["layer"], r["op"], "×".join(map(str, r["shape"])), r["neurons"] or "", r["synapses"] or "", r["state"] or "", r["detail"]) for r in rows])
     totals = f"total: {sum(r['neurons'] for r in rows)} neurons, {sum(r['synapses'] for r in rows)} synapses, {sum(r['state'] for r in rows)} state values per sample"
     steps = compiled.stepwise.time_steps
     limit = f"runs for at most T = {steps} steps (time-indexed layers)" if steps else "runs for any number of steps"
-    return "\n".join(lines + [totals, limit])
+    return "\n".join([table, totals, limit])

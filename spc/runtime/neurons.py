@@ -76,18 +76,25 @@ def spikes(fire: Fire, margin: np.ndarray) -> np.ndarray:
     return margin > 0 if (fire.strict or fire.stochastic) else margin >= 0
 
 
-def run_neuron(neuron: Neuron, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run a stepwise neuron over x [T, B, ...]: returns (membrane that fires, output)."""
+def run_neuron(neuron: Neuron, x: np.ndarray, cell_outputs: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run a stepwise neuron over x [T, B, ...]: returns (membrane that fires, output).
+
+    `cell_outputs`, when given, receives every cell's output sequence (for a cell that is reset,
+    its value before the reset), for calibration."""
     fire = neuron.fire
     resets = fire is not None and fire.reset != "none"
+    cell_outputs = [] if cell_outputs is None else cell_outputs
     for cell in neuron.cells[:-1] if resets else neuron.cells:
         x = run_cell(cell, x)
+        cell_outputs.append(x)
     if fire is None:
         return x, x
     u = uniforms(fire, x.shape)
     if not resets:
         return x, spikes(fire, fire_margin(fire, x, u)).astype(x.dtype)
-    return _leaky_with_reset(neuron.cells[-1], fire, x, u)
+    h, s = _leaky_with_reset(neuron.cells[-1], fire, x, u)
+    cell_outputs.append(h)
+    return h, s
 
 
 def _leaky_with_reset(cell: Leaky, fire: Fire, x: np.ndarray, u: np.ndarray | None):

@@ -17,6 +17,8 @@ class Recording:
     output_name: str  # which entry of `outputs` is the model's output
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     membranes: dict[str, np.ndarray] = field(default_factory=dict)
+    saturations: dict[str, int] = field(default_factory=dict)  # integer runs: sat_W events per layer
+    cell_outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)  # when asked: every cell's output
 
     @property
     def output(self) -> np.ndarray:

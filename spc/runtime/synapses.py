@@ -1,6 +1,8 @@
 """Synaptic layers in numpy, applied to every time step at once ([T·B, ...]).
 
-Written for any numeric dtype: the float simulator and (later) the integer simulator share them.
+Written for any numeric dtype: the float and the integer simulator share them. Integer products
+are summed in float64 BLAS, which docs/integer-spec.md proves exact (every sum stays below 2^53),
+and converted back to int64.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ def _windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarr
     return win[pick]
 
 
+def _exactly(fn, *arrays):
+    """fn on float64 copies of integer arrays, converted back to int64 (exact below 2^53)."""
+    if arrays[0].dtype.kind in "iu":
+        return np.rint(fn(*(a.astype(np.float64) for a in arrays))).astype(np.int64)
+    return fn(*arrays)
+
+
 def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
     n, c = x.shape[:2]
     out_ch, groups = op.weight.shape[0], op.groups
@@ -30,7 +39,7 @@ def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
     win = win.reshape((n, groups, c // groups) + spatial + kernel)
     w = op.weight.astype(x.dtype, copy=False).reshape((groups, out_ch // groups, c // groups) + kernel)
     spec = "ngcLk,gock->ngoL" if len(kernel) == 1 else "ngcHWkl,gockl->ngoHW"
-    y = np.einsum(spec, win, w, optimize=True).reshape((n, out_ch) + spatial)
+    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True), win, w).reshape((n, out_ch) + spatial)
     if op.bias is not None:
         y = y + op.bias.astype(x.dtype, copy=False).reshape((-1,) + (1,) * len(kernel))
     return y
@@ -45,8 +54,13 @@ def avg_pool2d(x: np.ndarray, op: ir.AvgPool2d) -> np.ndarray:
     return total / counts
 
 
+def sum_pool2d(x: np.ndarray, op: ir.SumPool2d) -> np.ndarray:
+    return _windows(x, op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(-2, -1))
+
+
 def max_pool2d(x: np.ndarray, op: ir.MaxPool2d) -> np.ndarray:
-    return _windows(x, op.kernel, op.stride, op.padding, op.dilation, -np.inf).max(axis=(-2, -1))
+    lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+    return _windows(x, op.kernel, op.stride, op.padding, op.dilation, lowest).max(axis=(-2, -1))
 
 
 def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -55,13 +69,15 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     steps, batch = x.shape[:2]
     folded = x.reshape((steps * batch,) + x.shape[2:])
     if isinstance(op, ir.Linear):
-        y = folded @ op.weight.astype(x.dtype, copy=False).T
+        y = _exactly(np.matmul, folded, op.weight.astype(x.dtype, copy=False).T)
         if op.bias is not None:
             y = y + op.bias.astype(x.dtype, copy=False)
     elif isinstance(op, ir.Conv):
         y = conv(folded, op)
     elif isinstance(op, ir.AvgPool2d):
         y = avg_pool2d(folded, op)
+    elif isinstance(op, ir.SumPool2d):
+        y = sum_pool2d(folded, op)
     elif isinstance(op, ir.MaxPool2d):
         y = max_pool2d(folded, op)
     elif isinstance(op, ir.Reshape):
@@ -71,6 +87,11 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
         y = folded * ir.channel_view(op.scale, shape) + ir.channel_view(op.shift, shape)
     elif isinstance(op, ir.Add):
         return inputs[0] + inputs[1]
+    elif isinstance(op, ir.Quantize):
+        limit = 2 ** (op.bits - 1)
+        return np.clip(np.rint(x / op.scale), -limit, limit - 1).astype(np.int64)
+    elif isinstance(op, ir.Dequantize):
+        return x * ir.channel_view(op.scale, x.shape[2:])
     else:
         raise TypeError(f"not a synaptic operation: {op.kind}")
     return y.reshape((steps, batch) + y.shape[1:])

@@ -1,6 +1,8 @@
-"""Prove that the forms of a compiled model compute the same thing, layer by layer.
+"""Prove that the forms of a compiled model compute the same thing, layer by layer, and measure how
+far quantization moves the integer form from the float one.
 
-Chain of forms: the original torch model (when given) -> the parallel graph -> the stepwise graph.
+Chain of forms: the original torch model (when given) -> the parallel graph -> the float stepwise
+graph (equivalence: gating) -> the integer graph (fidelity: measured, reported, not gating).
 For each neighbouring pair, two kinds of comparison (all in float64):
 
 - isolated: the candidate runs with every neuron's downstream input taken from the reference's
@@ -12,6 +14,8 @@ A spike that differs where the reference membrane lies within the tolerance of i
 tie (two float summation orders may round either way there): it is counted and reported, not a
 failure. Any other differing spike, or a membrane error above the tolerance, fails. End-to-end
 differences are explained (and do not fail) only when upstream ties exist to cause them.
+Fidelity comparisons report spike agreement and the membrane error in float units (integer
+membrane × its scale from quantization.json) with the first step where the forms diverge.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from spc.compiler.cells import Fire
 from spc.runtime.neurons import fire_margin, uniforms
 from spc.runtime.parallel import run_model, run_parallel
 from spc.runtime.sim import run_stepwise
+from spc.text_table import render
+from spc.compiler.ir import channel_view
 
 RTOL = 1e-9
 """Membrane tolerance, relative to the layer's largest membrane magnitude (at least 1), in float64."""
@@ -45,10 +51,23 @@ class Comparison:
     first_mismatch: dict | None = None
     gating: bool = True
     note: str = ""
+    kind: str = "equivalence"  # or "fidelity" (float vs integer), "approximation" (opted-in)
+    mean_abs_error: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.spike_mismatches == 0 and (self.max_abs_error is None or self.max_abs_error <= self.tolerance)
+
+    @property
+    def agreement(self) -> float | None:
+        return 1.0 - self.spike_mismatches / self.spikes_compared if self.spikes_compared else None
+
+    def result(self) -> str:
+        if self.kind == "fidelity":
+            return "-" if self.agreement is None else f"{100 * self.agreement:.2f}% agree"
+        if self.gating:
+            return "ok" if self.passed else "FAIL"
+        return "ok" if self.passed else "differs (not gating)"
 
     def to_json(self) -> dict:
         return {**asdict(self), "passed": self.passed}
@@ -59,6 +78,8 @@ class Report:
     comparisons: list[Comparison] = field(default_factory=list)
     accuracy: dict[str, float] = field(default_factory=dict)
     approximations: list[dict] = field(default_factory=list)
+    saturations: dict[str, int] = field(default_factory=dict)  # integer form, per layer
+    quantization: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -75,6 +96,8 @@ class Report:
             "comparisons": [c.to_json() for c in self.comparisons],
             "accuracy": self.accuracy,
             "approximations": self.approximations,
+            "saturations": self.saturations,
+            "time_constants": time_constant_rows(self.quantization),
         }
 
     def write_json(self, path) -> None:
@@ -83,20 +106,46 @@ class Report:
             f.write("\n")
 
     def table(self) -> str:
-        head = ("reference", "candidate", "layer", "mode", "spikes", "mismatches", "ties", "max|Δh|", "result")
-        rows = [head]
+        head = ("reference", "candidate", "layer", "mode", "spikes", "mismatches", "ties", "max|Δh|", "first divergence", "result")
+        rows = []
         for c in self.comparisons:
             err = "-" if c.max_abs_error is None else f"{c.max_abs_error:.1e}"
-            result = ("ok" if c.passed else "FAIL") if c.gating else ("ok" if c.passed else "differs (approximation)")
-            rows.append((c.reference, c.candidate, c.layer, c.mode, str(c.spikes_compared), str(c.spike_mismatches), str(c.ties), err, result))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+            first = "-" if c.first_mismatch is None else "t={step} b={sample} n={neuron}".format(**c.first_mismatch)
+            rows.append((c.reference, c.candidate, c.layer, c.mode, c.spikes_compared, c.spike_mismatches, c.ties, err, first, c.result()))
+        parts = [render(head, rows)]
         notes = [f"  {c.layer} ({c.reference} -> {c.candidate}): {c.note}" for c in self.comparisons if c.note]
-        out = "\n".join(lines + (["notes:"] + notes if notes else []))
+        if notes:
+            parts += ["notes:"] + notes
+        if self.saturations:
+            parts.append("integer saturation events: " + ", ".join(f"{k} {v}" for k, v in self.saturations.items()))
+        taus = time_constant_rows(self.quantization)
+        if taus:
+            parts.append("time constants (steps), requested -> realised:\n" + render(("layer", "cell", "channels", "requested τ", "realised τ", "max rel. error"), [_tau_summary(r) for r in taus]))
         if self.accuracy:
-            out += "\naccuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items())
-        return out + f"\n{'PASSED' if self.passed else 'FAILED'}"
+            parts.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items()))
+        verdict = "PASSED" if self.passed else "FAILED"
+        if self.comparisons and any(c.kind == "fidelity" for c in self.comparisons):
+            verdict += " (equivalence checks gate; float -> integer fidelity is reported)"
+        return "\n".join(parts + [verdict])
+
+
+def time_constant_rows(quantization: dict | None) -> list[dict]:
+    """One row per leaky cell: requested and realised time constants per channel."""
+    rows = []
+    for name, layer in (quantization or {}).get("layers", {}).items():
+        for i, cell in enumerate(layer.get("cells", [])):
+            if cell.get("cell") == "Leaky":
+                rows.append({"layer": name, "cell": i, "mode": cell["mode"], "requested": cell["requested_tau"], "realised": cell["realised_tau"], "relative_error": cell["tau_relative_error"]})
+    return rows
+
+
+def _tau_summary(row: dict) -> tuple:
+    def span(values):
+        shown = ["∞" if v is None else f"{v:.4g}" for v in values]
+        return shown[0] if len(set(shown)) == 1 else f"{min(shown)}..{max(shown)}"
+
+    errors = [e for e in row["relative_error"] if e is not None]
+    return (row["layer"], f"{row['cell']} ({row['mode']})", len(row["requested"]), span(row["requested"]), span(row["realised"]), f"{100 * max(errors, default=0):.2f}%")
 
 
 def _first(mask: np.ndarray) -> dict | None:
@@ -183,9 +232,46 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
     upstream = sum(c.ties for c in report.comparisons[before:])
     report.comparisons.append(_end_to_end("parallel", "stepwise-float", ref.output, free.output, output_spiking, upstream))
 
+    if compiled.integer is not None:
+        integer_free = _fidelity(report, compiled, x, free, fires)
     if labels is not None:
         if model is not None:
             report.accuracy["torch-model"] = accuracy(original.output, labels)
         report.accuracy["parallel"] = accuracy(ref.output, labels)
         report.accuracy["stepwise-float"] = accuracy(free.output, labels)
+        if compiled.integer is not None:
+            report.accuracy["integer"] = accuracy(integer_free.output, labels)
     return report
+
+
+def _fidelity(report: Report, compiled: Compiled, x: np.ndarray, floats, fires: dict):
+    """Float stepwise vs integer, per layer (isolated) and at the output; returns the free integer run."""
+    layers = compiled.quantization["layers"]
+    report.quantization = compiled.quantization
+    forced = run_stepwise(compiled.integer, x, teacher=floats.outputs)
+    for name, fire in fires.items():
+        scale = channel_view(np.asarray(layers[name]["membrane_scale"]), floats.membranes[name].shape[2:])
+        h = forced.membranes[name] * scale
+        out = forced.outputs[name] if fire is not None else h
+        report.comparisons.append(_fidelity_comparison(name, "isolated", floats.outputs[name], out, floats.membranes[name], h, fire is not None, scale))
+    free = run_stepwise(compiled.integer, x)
+    report.saturations = dict(free.saturations)
+    spiking = fires[compiled.stepwise.outputs[0]] is not None
+    report.comparisons.append(_fidelity_comparison("(output)", "end-to-end", floats.output, free.output, None, None, spiking, 0.0))
+    return free
+
+
+FIDELITY_DIVERGENCE = 0.01
+"""A real-valued output has diverged where its error exceeds this share of its largest magnitude."""
+
+
+def _fidelity_comparison(layer, mode, ref_out, cand_out, ref_h, cand_h, spiking: bool, scale) -> Comparison:
+    """How closely the integer form follows the float one (tolerance: one integer step of the membrane)."""
+    lsb = float(np.max(scale))
+    if spiking:
+        differ = ref_out != cand_out
+        error = None if ref_h is None else np.abs(ref_h - cand_h)
+        return Comparison("stepwise-float", "integer", layer, mode, int(differ.size), int(differ.sum()), 0, None if error is None else float(error.max(initial=0.0)), lsb, _first(differ), False, "", "fidelity", None if error is None else float(error.mean()))
+    error = np.abs(ref_out - cand_out)
+    diverged = error > max(lsb, FIDELITY_DIVERGENCE * float(np.abs(ref_out).max(initial=0.0)))
+    return Comparison("stepwise-float", "integer", layer, mode, 0, 0, 0, float(error.max(initial=0.0)), lsb, _first(diverged), False, "", "fidelity", float(error.mean()))

@@ -1,0 +1,297 @@
+"""Quantize the float stepwise graph into the integer graph of docs/integer-spec.md.
+
+Walks the graph once, tracking each tensor's real scale (one value per element of the per-step
+shape) and a bound on its integer magnitude:
+- the input gets a `Quantize` (scale 1 for spike inputs);
+- Linear/Conv fold their input's scale into the weights and take 8-bit mantissas with a
+  power-of-two exponent per layer (or per output channel), so their output scale is 2^e;
+- average pooling becomes an exact window sum, its 1/area moving into the scale;
+- neurons: each leaky cell gets the integer decay of the chosen form and an input shift that gives
+  its state as many fractional bits as calibration allows; FIR cells get integer (or power-of-two)
+  taps; thresholds land on the membrane's scale. Spikes leave with scale 1;
+- a real-valued output (a readout) gets a `Dequantize`.
+Everything the user may want to check (scales, exponents, shifts, requested and realised time
+constants) goes into the report that becomes OUT/quantization.json.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from spc.compiler import ir
+from spc.compiler.calibrate import Calibration
+from spc.compiler.cells import DelayLine, Leaky, Neuron, StepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
+from spc.errors import SpcError
+
+DECAY_FORMS = ("int12", "shift")
+TAP_FORMS = ("int", "pow2")
+MAX_SHIFT = 16
+POW2_TAP_RANGE = 6  # power-of-two taps are ±2^p with 0 <= p <= 6, or 0
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    decay: str = "int12"
+    taps: str = "int"
+    width: int = 24
+    weight_bits: int = 8
+    input_bits: int = 8
+    per_channel: bool = False
+
+    def check(self) -> None:
+        if self.decay not in DECAY_FORMS:
+            raise SpcError(f"--decay {self.decay}", "is not a decay form", f"choose one of {', '.join(DECAY_FORMS)}")
+        if self.taps not in TAP_FORMS:
+            raise SpcError(f"--taps {self.taps}", "is not a tap form", f"choose one of {', '.join(TAP_FORMS)}")
+        if not 8 <= self.width <= 32:
+            raise SpcError(f"--width {self.width}", "is outside 8..32 bits", "24 is Loihi's membrane width")
+        if not 2 <= self.weight_bits <= 16 or not 2 <= self.input_bits <= 16:
+            raise SpcError("--weight-bits / --input-bits", f"{self.weight_bits} / {self.input_bits} is outside 2..16", "8 is the usual choice")
+
+
+def exponent(max_abs, limit: int) -> np.ndarray:
+    """Smallest e with rint(max_abs / 2^e) <= limit (0 where max_abs is 0)."""
+    max_abs = np.asarray(max_abs, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        e = np.where(max_abs > 0, np.ceil(np.log2(np.where(max_abs > 0, max_abs, 1.0) / limit)), 0.0)
+    e = e + (np.rint(max_abs / 2.0**e) > limit)  # guard the ceil against rounding up past the limit
+    return e.astype(np.int64)
+
+
+def _int_dtype(bits: int):
+    return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
+
+
+def time_constant(decay) -> np.ndarray:
+    """τ = 1 / (1 − a) steps, infinite for a = 1."""
+    decay = np.asarray(decay, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(decay < 1, 1.0 / np.maximum(1.0 - decay, 1e-300), np.inf)
+
+
+def integer_decay(decay: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray]:
+    """(integer decay parameters, realised float decay) for the 'int12' or 'shift' form."""
+    if form == "int12":
+        d = np.clip(np.rint(4096 * (1.0 - decay)), 0, 4096).astype(np.int64)
+        return d, 1.0 - d / 4096
+    with np.errstate(divide="ignore"):
+        n = np.where(decay >= 1.0, NO_LEAK, np.clip(np.rint(-np.log2(np.maximum(1.0 - decay, 1e-300))), 0, 62)).astype(np.int64)
+    return n, np.where(n == NO_LEAK, 1.0, 1.0 - 2.0 ** -np.maximum(n, 0))
+
+
+def _json_floats(values) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in np.ravel(values)]
+
+
+def _per_channel(name: str, scale: np.ndarray, what: str) -> np.ndarray:
+    """Collapse a full per-step scale array to one value per channel ([1] when all are equal)."""
+    flat = scale.reshape(scale.shape[0], -1) if scale.ndim > 1 else scale.reshape(-1, 1)
+    if not np.all(flat == flat[:, :1]):
+        raise SpcError(f"layer '{name}'", f"receives a tensor whose scale varies within a channel, which {what} cannot take", "use count_include_pad=True pooling, or no padding, before it")
+    per_channel = flat[:, 0]
+    return per_channel[:1] if np.all(per_channel == per_channel[0]) else per_channel
+
+
+class _Quantizer:
+    def __init__(self, graph: ir.Graph, cal: Calibration, options: QuantOptions):
+        self.graph, self.cal, self.opt = graph, cal, options
+        self.nodes: list[ir.Node] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}  # integer node -> per-step shape
+        self.produced: dict[str, str] = {}  # float node -> integer node holding its value
+        self.scales: dict[str, np.ndarray] = {}  # integer node -> real scale per element
+        self.bounds: dict[str, int] = {}  # integer node -> bound on |integer value|
+        self.layers: dict[str, dict] = {}
+
+    def emit(self, name: str, op: ir.Op, inputs: tuple[str, ...], scale: np.ndarray, bound: int, float_name: str | None = None) -> None:
+        self.nodes.append(ir.Node(name, op, inputs))
+        self.shapes[name] = op.output_shape(name, [self.shapes[i] for i in inputs])
+        self.scales[name] = np.broadcast_to(scale, self.shapes[name]).astype(np.float64)
+        if bound >= 2**31:
+            raise SpcError(f"layer '{name}'", f"can produce integer sums up to {bound}, beyond the 32-bit accumulators of the integer specification", "reduce the fan-in or the weight or input bits")
+        self.bounds[name] = int(bound)
+        self.produced[float_name or name] = name
+
+    def run(self) -> tuple[ir.Graph, dict]:
+        for node in self.graph.nodes:
+            inputs = tuple(self.produced[i] for i in node.inputs)
+            handler = getattr(self, f"q_{type(node.op).__name__}", None)
+            if handler is None:
+                raise SpcError(f"layer '{node.name}' ({node.op.kind})", "has no integer form", "remove the layer or keep to the float targets")
+            handler(node, inputs)
+        out = self.produced[self.graph.outputs[0]]
+        scale = self.scales[out]
+        if not np.all(scale == 1.0):  # a real-valued output: back to float
+            channel_scale = _per_channel(out, scale, "Dequantize")
+            self.emit("output:dequantize", ir.Dequantize(scale=channel_scale), (out,), scale, self.bounds[out])
+            out = "output:dequantize"
+        return ir.Graph(tuple(self.nodes), (out,)), self.layers
+
+    # --- synapses -------------------------------------------------------------------------
+    def q_Input(self, node, inputs):
+        self.emit(node.name, node.op, (), np.ones(node.op.shape), 0)
+        limit = 2 ** (self.opt.input_bits - 1) - 1
+        if self.cal.input_is_integer and self.cal.input_peak <= limit:
+            scale = 1.0
+        else:
+            scale = 2.0 ** float(exponent(self.cal.input_peak, limit))
+        self.emit("input:quantize", ir.Quantize(scale=scale, bits=self.opt.input_bits), (node.name,), np.full(node.op.shape, scale), limit + 1, node.name)
+        self.layers["input:quantize"] = {"kind": "Quantize", "scale": scale, "bits": self.opt.input_bits}
+
+    def _mantissas(self, w_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Integer weights and the per-output-row exponent (shared unless per_channel)."""
+        limit = 2 ** (self.opt.weight_bits - 1) - 1
+        rows = np.abs(w_eff).reshape(w_eff.shape[0], -1).max(axis=1)
+        e = exponent(rows if self.opt.per_channel else rows.max(initial=0.0), limit)
+        e = np.broadcast_to(e, rows.shape)
+        w = np.rint(w_eff / 2.0 ** e.reshape((-1,) + (1,) * (w_eff.ndim - 1)))
+        return w.astype(_int_dtype(self.opt.weight_bits)), e
+
+    def _synapse(self, node, inputs, w_eff: np.ndarray, make_op) -> None:
+        w, e = self._mantissas(w_eff)
+        b = None if node.op.bias is None else np.rint(node.op.bias / 2.0**e).astype(np.int64)
+        op = make_op(w, b)
+        scale = (2.0**e).reshape((-1,) + (1,) * (len(self.graph.shapes[node.name]) - 1))
+        fan_in = np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
+        bound = int((fan_in * self.bounds[inputs[0]] + (0 if b is None else np.abs(b))).max())
+        self.emit(node.name, op, inputs, scale, bound)
+        self.layers[node.name] = {"kind": node.op.kind, "weight_exponent": e.tolist(), "weight_bits": self.opt.weight_bits}
+
+    def q_Linear(self, node, inputs):
+        w_eff = node.op.weight * self.scales[inputs[0]][None, :]
+        self._synapse(node, inputs, w_eff, lambda w, b: ir.Linear(weight=w, bias=b))
+
+    def q_Conv(self, node, inputs):
+        op = node.op
+        s_in = np.broadcast_to(_per_channel(node.name, self.scales[inputs[0]], "a convolution"), (self.graph.shapes[node.inputs[0]][0],))
+        out_ch, per_group = op.weight.shape[:2]
+        group = np.arange(out_ch) // (out_ch // op.groups)
+        channel = group[:, None] * per_group + np.arange(per_group)[None, :]
+        w_eff = op.weight * s_in[channel].reshape(channel.shape + (1,) * (op.weight.ndim - 2))
+        self._synapse(node, inputs, w_eff, lambda w, b: op.replace(weight=w, bias=b))
+
+    def q_AvgPool2d(self, node, inputs):
+        op = node.op
+        s_in = _per_channel(node.name, self.scales[inputs[0]], "average pooling")
+        pool = ir.SumPool2d(kernel=op.kernel, stride=op.stride, padding=op.padding)
+        from spc.runtime.synapses import sum_pool2d  # the exact number of inputs under each window
+
+        counts = sum_pool2d(np.ones((1, 1) + self.graph.shapes[node.inputs[0]][1:]), pool)[0, 0]
+        if op.count_include_pad:
+            counts = np.full_like(counts, op.kernel[0] * op.kernel[1])
+        scale = s_in.reshape(-1, 1, 1) / counts[None]
+        self.emit(node.name, pool, inputs, scale, self.bounds[inputs[0]] * op.kernel[0] * op.kernel[1])
+
+    def q_MaxPool2d(self, node, inputs):
+        _per_channel(node.name, self.scales[inputs[0]], "max pooling")
+        self.emit(node.name, node.op, inputs, self.scales[inputs[0]][:, :1, :1], self.bounds[inputs[0]])
+
+    def q_Reshape(self, node, inputs):
+        self.emit(node.name, node.op, inputs, self.scales[inputs[0]].reshape(node.op.shape), self.bounds[inputs[0]])
+
+    def q_Add(self, node, inputs):
+        a, b = (self.scales[i] for i in inputs)
+        if not np.array_equal(a, b):
+            raise SpcError(f"layer '{node.name}' (Add)", "adds tensors on different scales, which integers cannot do exactly", "add spike tensors (scale 1), or tensors from layers quantized alike")
+        self.emit(node.name, node.op, inputs, a, self.bounds[inputs[0]] + self.bounds[inputs[1]])
+
+    def q_BatchNorm(self, node, inputs):
+        raise SpcError(f"layer '{node.name}' (BatchNorm)", "follows no Linear or Conv layer, so it cannot be folded into integer weights", "place the BatchNorm right after a Linear or Conv layer")
+
+    # --- neurons --------------------------------------------------------------------------
+    def q_Neuron(self, node, inputs):
+        neuron, name, width = node.op, node.name, self.opt.width
+        s = _per_channel(name, self.scales[inputs[0]], "a neuron with per-channel parameters")
+        peaks = self.cal.cell_peaks[name]
+        cells, report = [], {"kind": "Neuron", "cells": []}
+        for i, cell in enumerate(neuron.cells):
+            if isinstance(cell, Leaky):
+                q, s, info = self._leaky(cell, s, peaks[i])
+            elif isinstance(cell, DelayLine):
+                q, s, info = self._delay_line(cell, s)
+            elif isinstance(cell, StepIndexed):
+                q, s, info = self._step_indexed(name, cell, s)
+            else:
+                raise SpcError(f"layer '{name}'", f"has a {cell.kind} cell, which has no integer form yet", "keep to the float targets for this layer")
+            cells.append(q)
+            report["cells"].append(info)
+        fire = None if neuron.fire is None else self._fire(name, neuron.fire, s, report)
+        report["membrane_scale"] = s.tolist()
+        report["float_rate"] = self.cal.rates.get(name)
+        shape = self.graph.shapes[name]
+        if fire is None:
+            out_scale, bound = s.reshape((-1,) + (1,) * (len(shape) - 1)), 2 ** (width - 1) - 1
+        else:
+            out_scale, bound = np.ones(shape), 1
+        self.emit(name, Neuron(cells=tuple(cells), fire=fire), inputs, out_scale, bound)
+        self.layers[name] = report
+
+    def _leaky(self, cell: Leaky, s: np.ndarray, peak: np.ndarray):
+        decay, realised = integer_decay(cell.decay, self.opt.decay)
+        base = s * cell.gain  # the state's scale with no input shift
+        magnitude = float((np.broadcast_to(peak, np.broadcast(peak, base).shape) / base).max(initial=0.0))
+        shift = MAX_SHIFT if magnitude == 0 else int(np.clip(math.floor(math.log2(2 ** (self.opt.width - 2) / magnitude)), -MAX_SHIFT, MAX_SHIFT))
+        requested, got = time_constant(cell.decay), time_constant(realised)
+        with np.errstate(invalid="ignore"):
+            error = np.where(np.isfinite(requested), np.abs(got - requested) / requested, np.where(np.isfinite(got), np.inf, 0.0))
+        info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, "requested_tau": _json_floats(requested), "realised_tau": _json_floats(got), "tau_relative_error": _json_floats(error)}
+        return QLeaky(mode=self.opt.decay, decay=decay, shift=shift, width=self.opt.width), base * 2.0**-shift, info
+
+    def _taps(self, taps_eff: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Integer taps, their exponent, and how many nonzero taps were flushed to zero."""
+        peak = float(np.abs(taps_eff).max(initial=0.0))
+        if self.opt.taps == "int":
+            e = int(exponent(peak, 2 ** (self.opt.weight_bits - 1) - 1))
+            q = np.rint(taps_eff / 2.0**e).astype(np.int64)
+        else:  # signed powers of two, the largest at 2^POW2_TAP_RANGE
+            e = int(math.floor(math.log2(peak))) - POW2_TAP_RANGE if peak > 0 else 0
+            with np.errstate(divide="ignore"):
+                p = np.rint(np.log2(np.abs(taps_eff) / 2.0**e))
+            q = np.where((taps_eff != 0) & (p >= 0), np.sign(taps_eff) * 2.0 ** np.clip(p, 0, POW2_TAP_RANGE), 0).astype(np.int64)
+        return q, e, int(np.count_nonzero((q == 0) & (taps_eff != 0)))
+
+    def _delay_line(self, cell: DelayLine, s: np.ndarray):
+        taps, e, flushed = self._taps(cell.taps * s[:, None])
+        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
+        return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
+
+    def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray):
+        if s.size != 1:
+            raise SpcError(f"layer '{name}'", "is time-indexed with weights shared by all channels, but its input has one scale per channel", "quantize the layer feeding it with one exponent per layer (no --per-channel)")
+        weights, e, flushed = self._taps(cell.weights * s[0])
+        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        info = {"cell": "StepIndexed", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
+        return QStepIndexed(weights=weights, bias=bias, width=self.opt.width), np.array([2.0**e]), info
+
+    def _fire(self, name: str, fire, s: np.ndarray, report: dict) -> QFire:
+        threshold = np.rint(fire.threshold / s).astype(np.int64)
+        limit = 2 ** (self.opt.width - 1) - 1
+        if np.abs(threshold).max() > limit:
+            raise SpcError(f"layer '{name}'", f"its threshold becomes {int(np.abs(threshold).max())} on the membrane's integer scale, which a {self.opt.width}-bit state cannot hold", "increase --width, or rescale the layer's weights and threshold")
+        realised = threshold * s
+        with np.errstate(invalid="ignore", divide="ignore"):
+            error = np.where(fire.threshold != 0, np.abs(realised - fire.threshold) / np.abs(fire.threshold), np.abs(realised))
+        report["threshold"] = {"float": _json_floats(fire.threshold), "integer": threshold.tolist(), "relative_error": _json_floats(error)}
+        lut, lut_shift = None, 0
+        if fire.stochastic:
+            lut_shift = max(0, int(np.rint(np.log2(1.0 / (64.0 * s.min())))))
+            centre = (np.arange(LUT_SIZE) - LUT_SIZE // 2) * 2.0**lut_shift + 2.0**lut_shift / 2
+            z = centre[None, :] * s[:, None]
+            lut = np.floor(2**24 / (1.0 + np.exp(-z))).astype(np.int64)
+        return QFire(threshold=threshold, strict=fire.strict, reset=fire.reset, stochastic=fire.stochastic, seed=fire.seed, lut=lut, lut_shift=lut_shift)
+
+
+def quantize(stepwise: ir.Graph, cal: Calibration, options: QuantOptions = QuantOptions()) -> tuple[ir.Graph, dict]:
+    """The integer graph and the per-layer quantization report."""
+    options.check()
+    graph, layers = _Quantizer(stepwise, cal, options).run()
+    report = {
+        "options": asdict(options),
+        "calibration": {"synthetic": cal.synthetic, "input_peak": cal.input_peak, "input_is_integer": cal.input_is_integer},
+        "layers": layers,
+    }
+    return graph, report
