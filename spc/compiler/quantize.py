@@ -56,10 +56,11 @@ class QuantOptions:
 def exponent(max_abs, limit: int) -> np.ndarray:
     """Smallest e with rint(max_abs / 2^e) <= limit (0 where max_abs is 0)."""
     max_abs = np.asarray(max_abs, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        e = np.where(max_abs > 0, np.ceil(np.log2(np.where(max_abs > 0, max_abs, 1.0) / limit)), 0.0)
-    e = e + (np.rint(max_abs / 2.0**e) > limit)  # guard the ceil against rounding up past the limit
-    return e.astype(np.int64)
+    positive = np.where(max_abs > 0, max_abs, 1.0)
+    e = np.floor(np.log2(positive / (limit + 0.5))) - 1  # a lower bound; step up to the first that fits
+    for _ in range(3):
+        e = e + (np.rint(positive / 2.0**e) > limit)
+    return np.where(max_abs > 0, e, 0).astype(np.int64)
 
 
 def _int_dtype(bits: int):
