@@ -1,10 +1,12 @@
-"""Digits: train a parallel spiking network, compile it to stepwise form, verify every form.
+"""Digits: train a parallel spiking network, compile it to stepwise and integer form, verify every form.
 
 scikit-learn's 8×8 digits become spike sequences (T = 16 steps, each pixel fires with probability
 intensity/16 at every step, from a fixed seed). Hidden layers: SlidingPSN, MaskedPSN and SPSN; a
 leaky (LI) readout whose membrane, summed over time, scores the ten classes. Training runs in
-parallel form on the CPU (about a minute) and is cached; then spc compiles the trained model and
-proves the parallel and stepwise forms equal on the test set.
+parallel form on the CPU (seconds) and is cached; then spc compiles the trained model, proves the
+parallel and float stepwise forms equal on the test set, measures the integer form's fidelity, and
+compares the integer accuracy of both decay forms, before and after a short quantization-aware
+fine-tune for the bit-shift form.
 
     python examples/digits.py                 # train (or load the cache), compile, verify
     spc compile examples/digits.py:build_model --weights examples/.cache/digits.pt --input-shape 16,1,64 -o out/digits
@@ -59,12 +61,12 @@ def load_data(samples: int | None = None) -> tuple[np.ndarray, np.ndarray, np.nd
     return spikes[:, :split], labels[:split], spikes[:, split:], labels[split:]
 
 
-def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 64) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 64, lr: float = 2e-3, desc: str = "training (parallel form)") -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     xs, ys = torch.from_numpy(x), torch.from_numpy(y).long()
     generator = torch.Generator().manual_seed(0)
     model.train()
-    bar = tqdm(range(epochs), desc="training (parallel form)", unit="epoch")
+    bar = tqdm(range(epochs), desc=desc, unit="epoch")
     for _ in bar:
         order = torch.randperm(len(ys), generator=generator)
         for start in range(0, len(ys), batch):
@@ -75,6 +77,16 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: in
             opt.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
+
+
+def fine_tuned(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, **quantization) -> nn.Module:
+    """A copy of the model after a short quantization-aware fine-tune (spc.quantization_aware)."""
+    import copy
+
+    tuned = copy.deepcopy(model)
+    with spc.quantization_aware(tuned, **quantization):
+        train(tuned, x, y, epochs, lr=5e-4, desc="quantization-aware fine-tune")
+    return tuned
 
 
 def trained_model(x_train, y_train, epochs: int) -> nn.Module:
@@ -97,19 +109,33 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/digits", help="where to write the compiled model")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--samples", type=int, default=None, help="use only this many digits (a quick run)")
+    parser.add_argument("--qat-epochs", type=int, default=3, help="epochs of the quantization-aware fine-tune")
     args = parser.parse_args(argv)
 
     x_train, y_train, x_test, y_test = load_data(args.samples)
     model = trained_model(x_train, y_train, args.epochs)
+    calib = x_train[:, :256]
 
-    compiled = spc.compile(model, (T, 1, 64), args.out, force=True)
+    compiled = spc.compile(model, (T, 1, 64), args.out, force=True, calib=calib)
     out = Path(args.out)
-    np.save(out.parent / "digits_test_x.npy", x_test)
-    np.save(out.parent / "digits_test_y.npy", y_test)
+    for name, array in (("digits_test_x", x_test), ("digits_test_y", y_test), ("digits_calib", calib)):
+        np.save(out.parent / f"{name}.npy", array)
     print(f"compiled to {out}")
 
     report = spc.verify(compiled, x_test, model=model, labels=y_test)
     print(report.table())
+
+    print("\ninteger accuracy by decay form (test set):")
+    rows = []
+    for decay in ("int12", "shift"):
+        form = spc.compile(model, (T, 1, 64), calib=calib, decay=decay)
+        rows.append((decay, "trained", spc.verify(form, x_test, labels=y_test).accuracy))
+    tuned = fine_tuned(model, x_train, y_train, args.qat_epochs, decay="shift")
+    form = spc.compile(tuned, (T, 1, 64), calib=calib, decay="shift")
+    rows.append(("shift", f"+{args.qat_epochs} epochs quantization-aware", spc.verify(form, x_test, model=tuned, labels=y_test).accuracy))
+    from spc.text_table import render
+
+    print(render(("decay", "model", "float", "integer", "integer − float"), [(d, m, f"{100 * a['stepwise-float']:.2f}%", f"{100 * a['integer']:.2f}%", f"{100 * (a['integer'] - a['stepwise-float']):+.2f} pp") for d, m, a in rows]))
     print(f"\nreproduce with the CLI:\n  spc verify {out} --input {out.parent / 'digits_test_x.npy'} --labels {out.parent / 'digits_test_y.npy'}")
     return 0 if report.passed else 1
 

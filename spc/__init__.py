@@ -13,5 +13,6 @@ from spc.compiler.artifact import Compiled, load
 from spc.errors import SpcError
 from spc.frontends.torch.neurons import IF, LI, LIF, PSN, SPSN, MaskedPSN, SlidingPSN
 from spc.frontends.torch.perstep import PerStep
+from spc.frontends.torch.qat import quantization_aware
 
-__all__ = ["compile", "run", "verify", "load", "Compiled", "SpcError", "IF", "LI", "LIF", "PSN", "SPSN", "MaskedPSN", "SlidingPSN", "PerStep"]
+__all__ = ["compile", "run", "verify", "load", "Compiled", "SpcError", "IF", "LI", "LIF", "PSN", "SPSN", "MaskedPSN", "SlidingPSN", "PerStep", "quantization_aware"]

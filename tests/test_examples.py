@@ -23,3 +23,21 @@ def test_digits_trains_compiles_and_verifies(tmp_path, monkeypatch, capsys):
     assert accuracy["parallel"] == accuracy["stepwise-float"] == accuracy["torch-model"]
     assert accuracy["parallel"] > 70  # 12 epochs on 400 digits already learn a lot
     assert (tmp_path / "cache" / "digits-12ep.pt").exists()
+
+
+def test_digits_integer_accuracy_is_within_half_a_point_of_float(tmp_path, monkeypatch):
+    """The issue's bar, on the full example: both decay forms, calibrated, without fine-tuning."""
+    import numpy as np
+
+    import spc
+
+    digits = _load("digits")
+    monkeypatch.setattr(digits, "CACHE", tmp_path / "cache")
+    x_train, y_train, x_test, y_test = digits.load_data()
+    model = digits.trained_model(x_train, y_train, 30)
+    for decay in ("int12", "shift"):
+        compiled = spc.compile(model, (digits.T, 1, 64), calib=x_train[:, :256], decay=decay)
+        acc = spc.verify(compiled, x_test, labels=y_test).accuracy
+        assert acc["stepwise-float"] > 0.95
+        assert acc["integer"] >= acc["stepwise-float"] - 0.005, (decay, acc)
+    assert len(y_test) == 360 and np.bincount(y_test).min() > 20

@@ -63,6 +63,30 @@ def exponent(max_abs, limit: int) -> np.ndarray:
     return np.where(max_abs > 0, e, 0).astype(np.int64)
 
 
+def weight_mantissas(w_eff: np.ndarray, bits: int, per_row: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Integer weights (rint) and the exponent of each output row (shared unless per_row)."""
+    limit = 2 ** (bits - 1) - 1
+    rows = np.abs(w_eff).reshape(w_eff.shape[0], -1).max(axis=1)
+    e = np.broadcast_to(exponent(rows if per_row else rows.max(initial=0.0), limit), rows.shape)
+    w = np.rint(w_eff / 2.0 ** e.reshape((-1,) + (1,) * (w_eff.ndim - 1)))
+    return w.astype(_int_dtype(bits)), e
+
+
+def tap_mantissas(taps_eff: np.ndarray, form: str, bits: int) -> tuple[np.ndarray, int, int]:
+    """Integer FIR taps (8-bit mantissas, or signed powers of two), their shared exponent, and how
+    many nonzero taps were flushed to zero."""
+    peak = float(np.abs(taps_eff).max(initial=0.0))
+    if form == "int":
+        e = int(exponent(peak, 2 ** (bits - 1) - 1))
+        q = np.rint(taps_eff / 2.0**e).astype(np.int64)
+    else:  # signed powers of two, the largest at 2^POW2_TAP_RANGE
+        e = int(math.floor(math.log2(peak))) - POW2_TAP_RANGE if peak > 0 else 0
+        with np.errstate(divide="ignore"):
+            p = np.rint(np.log2(np.abs(taps_eff) / 2.0**e))
+        q = np.where((taps_eff != 0) & (p >= 0), np.sign(taps_eff) * 2.0 ** np.clip(p, 0, POW2_TAP_RANGE), 0).astype(np.int64)
+    return q, e, int(np.count_nonzero((q == 0) & (taps_eff != 0)))
+
+
 def _int_dtype(bits: int):
     return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
 
@@ -142,17 +166,8 @@ class _Quantizer:
         self.emit("input:quantize", ir.Quantize(scale=scale, bits=self.opt.input_bits), (node.name,), np.full(node.op.shape, scale), limit + 1, node.name)
         self.layers["input:quantize"] = {"kind": "Quantize", "scale": scale, "bits": self.opt.input_bits}
 
-    def _mantissas(self, w_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Integer weights and the per-output-row exponent (shared unless per_channel)."""
-        limit = 2 ** (self.opt.weight_bits - 1) - 1
-        rows = np.abs(w_eff).reshape(w_eff.shape[0], -1).max(axis=1)
-        e = exponent(rows if self.opt.per_channel else rows.max(initial=0.0), limit)
-        e = np.broadcast_to(e, rows.shape)
-        w = np.rint(w_eff / 2.0 ** e.reshape((-1,) + (1,) * (w_eff.ndim - 1)))
-        return w.astype(_int_dtype(self.opt.weight_bits)), e
-
     def _synapse(self, node, inputs, w_eff: np.ndarray, make_op) -> None:
-        w, e = self._mantissas(w_eff)
+        w, e = weight_mantissas(w_eff, self.opt.weight_bits, self.opt.per_channel)
         b = None if node.op.bias is None else np.rint(node.op.bias / 2.0**e).astype(np.int64)
         op = make_op(w, b)
         scale = (2.0**e).reshape((-1,) + (1,) * (len(self.graph.shapes[node.name]) - 1))
@@ -241,21 +256,8 @@ class _Quantizer:
         info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, "requested_tau": _json_floats(requested), "realised_tau": _json_floats(got), "tau_relative_error": _json_floats(error)}
         return QLeaky(mode=self.opt.decay, decay=decay, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
-    def _taps(self, taps_eff: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """Integer taps, their exponent, and how many nonzero taps were flushed to zero."""
-        peak = float(np.abs(taps_eff).max(initial=0.0))
-        if self.opt.taps == "int":
-            e = int(exponent(peak, 2 ** (self.opt.weight_bits - 1) - 1))
-            q = np.rint(taps_eff / 2.0**e).astype(np.int64)
-        else:  # signed powers of two, the largest at 2^POW2_TAP_RANGE
-            e = int(math.floor(math.log2(peak))) - POW2_TAP_RANGE if peak > 0 else 0
-            with np.errstate(divide="ignore"):
-                p = np.rint(np.log2(np.abs(taps_eff) / 2.0**e))
-            q = np.where((taps_eff != 0) & (p >= 0), np.sign(taps_eff) * 2.0 ** np.clip(p, 0, POW2_TAP_RANGE), 0).astype(np.int64)
-        return q, e, int(np.count_nonzero((q == 0) & (taps_eff != 0)))
-
     def _delay_line(self, cell: DelayLine, s: np.ndarray):
-        taps, e, flushed = self._taps(cell.taps * s[:, None])
+        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits)
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
@@ -263,7 +265,7 @@ class _Quantizer:
     def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray):
         if s.size != 1:
             raise SpcError(f"layer '{name}'", "is time-indexed with weights shared by all channels, but its input has one scale per channel", "quantize the layer feeding it with one exponent per layer (no --per-channel)")
-        weights, e, flushed = self._taps(cell.weights * s[0])
+        weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits)
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "StepIndexed", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QStepIndexed(weights=weights, bias=bias, width=self.opt.width), np.array([2.0**e]), info

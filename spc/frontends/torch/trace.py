@@ -21,6 +21,7 @@ import torch
 import torch.fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
+from torch.nn.utils import parametrize
 
 from spc.compiler import ir
 from spc.errors import SpcError
@@ -34,9 +35,17 @@ NEURONS: dict[type, Callable[[nn.Module], ParallelNeuronOp]] = {cls: cls.to_op f
 SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool2d, MaxPool2d, Flatten, Dropout, Identity, residual +"
 
 
+def module_class(module: nn.Module) -> type:
+    """The module's class, seeing through the subclass torch.nn.utils.parametrize generates (as
+    `spc.quantization_aware` does). Other subclasses are not their base: SpikingJelly derives
+    neurons with other dynamics from LIFNode."""
+    cls = type(module)
+    return cls.__bases__[0] if parametrize.is_parametrized(module) else cls
+
+
 def describe(path: str, module) -> str:
     """How errors name a module: its path in the model and its class, e.g. `features.3 (torch.nn.LSTM)`."""
-    cls = type(module)
+    cls = module_class(module)
     package = cls.__module__.split(".")[0]
     return f"{path} ({package}.nn.{cls.__name__})" if package == "torch" else f"{path} ({cls.__module__}.{cls.__name__})"
 
@@ -237,14 +246,14 @@ def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) 
             module = gm.get_submodule(node.target)
             src = env[node.args[0]]
             shape = build.shapes[src]
-            if type(module) in neuron_types:
+            if module_class(module) in neuron_types:
                 sj.check_step_mode(node.target, module)
-                env[node] = build.add(node.target, neuron_types[type(module)](module), (src,))
+                env[node] = build.add(node.target, neuron_types[module_class(module)](module), (src,))
             elif isinstance(module, wrappers) or sj.folds_time(module):
                 children = list(module.named_children()) if isinstance(module, nn.Sequential) else [("", module)]
                 for child_name, child in children:
                     path = f"{node.target}.{child_name}" if child_name else node.target
-                    if type(child) in neuron_types:
+                    if module_class(child) in neuron_types:
                         raise _unsupported(path, child, "is a neuron inside a per-step wrapper, where it would see one step at a time", "move the neuron out of the wrapper")
                     op = step_layer(path, child, shape, 1, sj.PASS_THROUGH)
                     if op is not None:
