@@ -123,9 +123,9 @@ def run(compiled: Compiled | str | Path, x: np.ndarray, backend: str = "sim") ->
     if backend == "sim":
         if compiled.integer is None:
             raise SpcError("backend 'sim'", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use --backend float")
-        return run_stepwise(compiled.integer, x).output
+        return run_stepwise(compiled.integer, x, record="output").output
     if backend == "float":
-        return run_stepwise(compiled.stepwise, x).output
+        return run_stepwise(compiled.stepwise, x, record="output").output
     if backend == "parallel":
         return run_parallel(compiled.parallel, x).output
     raise SpcError(f"backend '{backend}'", "is not available", f"choose one of {', '.join(BACKENDS)}")

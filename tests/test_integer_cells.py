@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from spc.compiler.cells import Neuron
 from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
 from spc.compiler.rng import uniform_bits
-from spc.runtime.integer import run_qneuron
+from spc.runtime.integer import Saturations
+from spc.runtime.neurons import run_neuron
+
+
+def run_qneuron(neuron, x):
+    sats = Saturations()
+    h, out, _ = run_neuron(neuron, x.astype(np.int64), sats=sats)
+    return h, out, sats.count
 
 
 def run(cells, x, fire=None):

@@ -24,7 +24,7 @@ def assert_equivalent(op, x):
     neuron = op.lower()
     neuron.check("layer", x.shape[2:])
     h_par, out_par = (t.numpy() for t in op.parallel(torch.from_numpy(x)))
-    h_step, out_step = run_neuron(neuron, x)
+    h_step, out_step, _ = run_neuron(neuron, x)
     c = compare_layer("parallel", "stepwise", "layer", "isolated", out_par, out_step, h_par, h_step, neuron.fire)
     assert np.abs(h_par - h_step).max() <= 1e-9
     assert c.spike_mismatches == 0, c

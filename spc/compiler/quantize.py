@@ -225,7 +225,9 @@ class _Quantizer:
         cells, report = [], {"kind": "Neuron", "cells": []}
         for i, cell in enumerate(neuron.cells):
             if isinstance(cell, Leaky):
-                q, s, info = self._leaky(cell, s, peaks[i])
+                last = i == len(neuron.cells) - 1 and neuron.fire is not None
+                reach = np.maximum(peaks[i], np.abs(neuron.fire.threshold)) if last else peaks[i]  # the state must reach the threshold
+                q, s, info = self._leaky(cell, s, reach)
             elif isinstance(cell, DelayLine):
                 q, s, info = self._delay_line(cell, s)
             elif isinstance(cell, StepIndexed):
@@ -246,6 +248,7 @@ class _Quantizer:
         self.layers[name] = report
 
     def _leaky(self, cell: Leaky, s: np.ndarray, peak: np.ndarray):
+        """Integer decay, and the largest input shift that keeps |state| <= peak within 2^(W-2)."""
         decay, realised = integer_decay(cell.decay, self.opt.decay)
         base = s * cell.gain  # the state's scale with no input shift
         magnitude = float((np.broadcast_to(peak, np.broadcast(peak, base).shape) / base).max(initial=0.0))

@@ -1,9 +1,8 @@
 """The integer update of every integer cell and of the integer firing rule: docs/integer-spec.md,
 in numpy int64, vectorised over batch and neurons.
 
-Layer-major like the float kernels (`spc.runtime.neurons`): each cell runs over the whole sequence;
-only a reset forces the last cell and the firing rule into one loop over time. Every saturation
-event is counted in `Saturations`.
+Same chunk interface as `float_cells`: a kernel takes x [t, B, *shape] for the steps t0, t0+1, ...
+and its state, returns (output, new state). Every saturation event is counted in `Saturations`.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spc.compiler.cells import Cell, Neuron
 from spc.compiler.ir import channel_view
 from spc.compiler.qcells import NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
 from spc.compiler.rng import uniform_bits
-from spc.runtime.neurons import delayed
+from spc.runtime.float_cells import fir, time_view
 
 
 @dataclass
@@ -45,39 +43,41 @@ def decay(v: np.ndarray, mode: str, amount: np.ndarray) -> np.ndarray:
     """One step of leak; `amount` (d or n) broadcasts against v."""
     if mode == "int12":
         return trunc0(v * (4096 - amount), 12)
-    n = np.maximum(amount, 0)
-    return np.where(amount == NO_LEAK, v, v - (v >> n))
+    return np.where(amount == NO_LEAK, v, v - (v >> np.maximum(amount, 0)))
 
 
-def _time_view(values: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return values.reshape((-1,) + (1,) * (x.ndim - 1))
+def membrane_step(cell: QLeaky, shape, sats: Saturations):
+    amount = channel_view(cell.decay.astype(np.int64), shape)
+    return lambda v, xt: sats.sat(decay(v, cell.mode, amount) + align(xt, cell.shift), cell.width)
 
 
-def run_qcell(cell: Cell, x: np.ndarray, sats: Saturations) -> np.ndarray:
-    """One integer cell over a whole sequence x [T, B, *shape] (int64)."""
-    shape = x.shape[2:]
-    if isinstance(cell, QLeaky):
-        amount = channel_view(cell.decay.astype(np.int64), shape)
-        inp = align(x, cell.shift)
-        v = np.zeros_like(x[0])
-        out = np.empty_like(x)
-        for t in range(x.shape[0]):
-            v = sats.sat(decay(v, cell.mode, amount) + inp[t], cell.width)
-            out[t] = v
-        return out
-    if isinstance(cell, QDelayLine):
-        k = cell.order
-        acc = channel_view(cell.bias.astype(np.int64), shape) + np.zeros_like(x)
-        for i in range(k):
-            acc = acc + channel_view(cell.taps[:, i].astype(np.int64), shape) * delayed(x, (k - 1 - i) * cell.dilation)
-        return sats.sat(acc, cell.width)
-    if isinstance(cell, QStepIndexed):
-        steps, k = x.shape[0], cell.order
-        acc = _time_view(cell.bias[:steps].astype(np.int64), x) + np.zeros_like(x)
-        for i in range(k):
-            acc = acc + _time_view(cell.weights[:steps, i].astype(np.int64), x) * delayed(x, k - 1 - i)
-        return sats.sat(acc, cell.width)
-    raise TypeError(f"not an integer cell: {cell.kind}")
+def leaky(cell: QLeaky, x, v, t0, sats):
+    step = membrane_step(cell, x.shape[2:], sats)
+    v = np.zeros_like(x[0]) if v is None else v
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        v = step(v, x[t])
+        out[t] = v
+    return out, v
+
+
+def delay_line(cell: QDelayLine, x, history, t0, sats):
+    shape, k = x.shape[2:], cell.order
+    lags = [(k - 1 - i) * cell.dilation for i in range(k)]
+    taps = cell.taps.astype(np.int64)
+    y, history = fir(x, history, lambda i: channel_view(taps[:, i], shape), channel_view(cell.bias.astype(np.int64), shape), lags)
+    return sats.sat(y, cell.width), history
+
+
+def step_indexed(cell: QStepIndexed, x, history, t0, sats):
+    steps, k = x.shape[0], cell.order
+    rows = cell.weights[t0 : t0 + steps].astype(np.int64)
+    bias = time_view(cell.bias[t0 : t0 + steps].astype(np.int64), x.ndim)
+    y, history = fir(x, history, lambda i: time_view(rows[:, i], x.ndim), bias, [k - 1 - i for i in range(k)])
+    return sats.sat(y, cell.width), history
+
+
+CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed}
 
 
 def _channel_index(shape: tuple[int, ...], channels: int) -> np.ndarray:
@@ -87,8 +87,8 @@ def _channel_index(shape: tuple[int, ...], channels: int) -> np.ndarray:
     return channel_view(np.arange(channels), shape)[None]
 
 
-def qspikes(fire: QFire, h: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Spikes of membrane h [t, B, *shape] at the given absolute steps (for the counter-based draws)."""
+def spikes(fire: QFire, h: np.ndarray, t0: int) -> np.ndarray:
+    """Spikes of membrane h [t, B, *shape] for the steps t0, t0+1, ..."""
     shape = h.shape[2:]
     threshold = channel_view(fire.threshold.astype(np.int64), shape)
     if not fire.stochastic:
@@ -96,35 +96,11 @@ def qspikes(fire: QFire, h: np.ndarray, steps: np.ndarray) -> np.ndarray:
     bins = np.clip(((h - threshold) >> fire.lut_shift) + 512, 0, 1023)
     p = fire.lut[_channel_index(shape, fire.lut.shape[0]), bins]
     per_step = int(np.prod(h.shape[1:]))
-    u = uniform_bits(fire.seed, steps.reshape(-1, 1), np.arange(per_step)[None]).reshape(h.shape)
+    u = uniform_bits(fire.seed, np.arange(t0, t0 + h.shape[0])[:, None], np.arange(per_step)[None]).reshape(h.shape)
     return u < p
 
 
-def run_qneuron(neuron: Neuron, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Run an integer neuron over x [T, B, ...] (int64): (membrane, output, saturation events)."""
-    sats = Saturations()
-    fire = neuron.fire
-    resets = fire is not None and fire.reset != "none"
-    for cell in neuron.cells[:-1] if resets else neuron.cells:
-        x = run_qcell(cell, x, sats)
-    if fire is None:
-        return x, x, sats.count
-    if not resets:
-        return x, qspikes(fire, x, np.arange(x.shape[0])).astype(np.int64), sats.count
-    cell = neuron.cells[-1]
-    shape = x.shape[2:]
-    amount = channel_view(cell.decay.astype(np.int64), shape)
-    threshold = channel_view(fire.threshold.astype(np.int64), shape)
-    inp = align(x, cell.shift)
-    v = np.zeros_like(x[0])
-    h, s = np.empty_like(x), np.empty_like(x)
-    for t in range(x.shape[0]):
-        v = sats.sat(decay(v, cell.mode, amount) + inp[t], cell.width)
-        h[t] = v
-        fired = qspikes(fire, v[None], np.array([t]))[0]
-        s[t] = fired
-        if fire.reset == "zero":
-            v = np.where(fired, 0, v)
-        else:  # subtract
-            v = sats.sat(v - fired * threshold, cell.width)
-    return h, s, sats.count
+def reset(fire: QFire, cell: QLeaky, v, fired, sats):
+    if fire.reset == "zero":
+        return np.where(fired, 0, v)
+    return sats.sat(v - fired * channel_view(fire.threshold.astype(np.int64), v.shape[1:]), cell.width)

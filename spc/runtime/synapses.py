@@ -1,8 +1,10 @@
-"""Synaptic layers in numpy, applied to every time step at once ([T·B, ...]).
+"""Synaptic layers in numpy, applied to every time step of a chunk at once ([t·B, ...]).
 
 Written for any numeric dtype: the float and the integer simulator share them. Integer products
-are summed in float64 BLAS, which docs/integer-spec.md proves exact (every sum stays below 2^53),
-and converted back to int64.
+are summed by float BLAS and converted back to int64, which is exact because every partial sum is
+an integer below the float's 2^24 (float32) or 2^53 (float64) mantissa limit: float32 is used when
+max|x| · max_row Σ|w| < 2^24 holds for the chunk, float64 otherwise (docs/integer-spec.md bounds
+every sum below 2^31).
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ def _windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarr
     return win[pick]
 
 
-def _exactly(fn, *arrays):
-    """fn on float64 copies of integer arrays, converted back to int64 (exact below 2^53)."""
-    if arrays[0].dtype.kind in "iu":
-        return np.rint(fn(*(a.astype(np.float64) for a in arrays))).astype(np.int64)
-    return fn(*arrays)
+def _exactly(fn, x: np.ndarray, w: np.ndarray, reduced_axes: tuple[int, ...]):
+    """fn(x, w) for float arrays; for integer arrays, computed in the narrowest float type that
+    holds every sum exactly (w's `reduced_axes` are the ones summed over), then back to int64."""
+    if x.dtype.kind not in "iu":
+        return fn(x, w)
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).sum(axis=reduced_axes).max(initial=0))
+    dtype = np.float32 if bound < 2**24 else np.float64
+    return np.rint(fn(x.astype(dtype), w.astype(dtype))).astype(np.int64)
 
 
 def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
@@ -39,7 +44,7 @@ def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
     win = win.reshape((n, groups, c // groups) + spatial + kernel)
     w = op.weight.astype(x.dtype, copy=False).reshape((groups, out_ch // groups, c // groups) + kernel)
     spec = "ngcLk,gock->ngoL" if len(kernel) == 1 else "ngcHWkl,gockl->ngoHW"
-    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True), win, w).reshape((n, out_ch) + spatial)
+    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True), win, w, tuple(range(2, w.ndim))).reshape((n, out_ch) + spatial)
     if op.bias is not None:
         y = y + op.bias.astype(x.dtype, copy=False).reshape((-1,) + (1,) * len(kernel))
     return y
@@ -69,7 +74,7 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     steps, batch = x.shape[:2]
     folded = x.reshape((steps * batch,) + x.shape[2:])
     if isinstance(op, ir.Linear):
-        y = _exactly(np.matmul, folded, op.weight.astype(x.dtype, copy=False).T)
+        y = _exactly(np.matmul, folded, op.weight.astype(x.dtype, copy=False).T, (0,))
         if op.bias is not None:
             y = y + op.bias.astype(x.dtype, copy=False)
     elif isinstance(op, ir.Conv):

@@ -27,7 +27,7 @@ import numpy as np
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.cells import Fire
-from spc.runtime.neurons import fire_margin, uniforms
+from spc.runtime.float_cells import fire_margin, uniforms
 from spc.runtime.parallel import run_model, run_parallel
 from spc.runtime.sim import run_stepwise
 from spc.text_table import render

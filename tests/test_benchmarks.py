@@ -1,0 +1,24 @@
+"""The benchmarks run (in their --quick form) so they cannot rot; their own checks of exactness
+between the compared implementations run too. No timing is asserted."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simulator_benchmark_quick(tmp_path):
+    doc = _load("sim_speed").main(["--quick", "--output-dir", str(tmp_path)])
+    written = json.loads((tmp_path / "sim_speed_quick.json").read_text())
+    assert written["results"] == json.loads(json.dumps(doc["results"]))
+    assert {"cpu", "numpy", "torch", "command"} <= written["machine"].keys()
+    for form in ("float", "integer"):
+        assert written["results"]["quick"][form]["layer_major_s"] > 0
