@@ -77,9 +77,11 @@ def cmd_run(args) -> int:
 
 def cmd_inspect(args) -> int:
     import spc
-    from spc.compiler.summary import summary_table
+    from spc.compiler.summary import integer_summary, summary_table
 
-    print(summary_table(spc.load(args.compiled)))
+    compiled = spc.load(args.compiled)
+    print(summary_table(compiled))
+    print(integer_summary(compiled))
     return 0
 
 

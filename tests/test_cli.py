@@ -33,6 +33,12 @@ MODEL_FILE = textwrap.dedent(
 
     def not_a_model():
         return 42
+
+    def negative_tau():
+        return nn.Sequential(nn.Linear(5, 4), spc.LIF(tau=-3.0))
+
+    def huge_threshold():
+        return nn.Sequential(nn.Linear(5, 4), spc.LIF(tau=2.0, v_threshold=1e15), nn.Linear(4, 3), spc.LI())
     """
 )
 
@@ -118,7 +124,7 @@ def test_existing_output_is_kept_unless_forced(workdir, capsys):
     [
         (["model.py:noncausal"], ["layer '1' (PSN)", "future inputs", "--drop-future"]),
         (["model.py:with_lstm"], ["1 (torch.nn.LSTM)", "not a layer spc can compile"]),
-        (["model.py:missing"], ["'missing'", "does not exist", "build, noncausal"]),
+        (["model.py:missing"], ["'missing'", "does not exist", "build, huge_threshold"]),
         (["model.py:not_a_model"], ["returned a int"]),
         (["nowhere.py:build"], ["nowhere.py", "does not exist"]),
         (["model.py"], ["path/to/file.py:factory"]),
@@ -197,3 +203,31 @@ def test_console_script_reports_errors_without_traceback(workdir):
     assert result.returncode == 2
     assert "spc inspect: error: nowhere: is not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model.py:build", "--calib", "bad_calib.npy"], ["calibration file bad_calib.npy", "has shape (6, 2, 4)"]),
+        (["model.py:build", "--width", "4"], ["--width 4", "8..32"]),
+        (["model.py:huge_threshold"], ["layer '1'", "threshold", "24-bit state", "--width"]),
+        (["model.py:negative_tau"], ["negative_tau", "tau must be >= 1"]),
+    ],
+)
+def test_integer_form_refusals(workdir, capsys, args, expected):
+    np.save(workdir / "bad_calib.npy", np.zeros((6, 2, 4), np.float32))
+    code, _, err = spc_cli(capsys, "compile", *args, "-o", "out", "--input-shape", "6,1,5")
+    assert code == 2
+    for text in expected:
+        assert text in err
+    assert not (workdir / "out").exists() and leftovers(workdir) == []
+
+
+def test_decay_and_taps_options_reach_the_integer_form(workdir, capsys):
+    np.save(workdir / "calib.npy", (np.random.default_rng(1).random((6, 16, 5)) < 0.5).astype(np.float32))
+    compile_ok(capsys, "--decay", "shift", "--taps", "pow2", "--calib", "calib.npy", "--width", "16")
+    q = json.loads((workdir / "out" / "quantization.json").read_text())
+    assert q["options"]["decay"] == "shift" and q["options"]["taps"] == "pow2" and q["options"]["width"] == 16
+    assert q["calibration"]["synthetic"] is False
+    code, out, _ = spc_cli(capsys, "inspect", "out")
+    assert "decay shift, taps pow2, 16-bit state" in out and "requested τ" in out

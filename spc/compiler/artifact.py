@@ -49,7 +49,7 @@ class Compiled:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(doc, indent=1) + "\n")  # insertion order: graph order, deterministic
 
 
 def _read_json(path: Path) -> dict:

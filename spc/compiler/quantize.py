@@ -72,15 +72,19 @@ def weight_mantissas(w_eff: np.ndarray, bits: int, per_row: bool) -> tuple[np.nd
     return w.astype(_int_dtype(bits)), e
 
 
-def tap_mantissas(taps_eff: np.ndarray, form: str, bits: int) -> tuple[np.ndarray, int, int]:
-    """Integer FIR taps (8-bit mantissas, or signed powers of two), their shared exponent, and how
-    many nonzero taps were flushed to zero."""
+def tap_mantissas(taps_eff: np.ndarray, form: str, bits: int, min_exponent: int | None = None) -> tuple[np.ndarray, int, int]:
+    """Integer FIR taps (8-bit mantissas, or signed powers of two), their shared exponent (at least
+    `min_exponent`, so that the cell's output range fits its state), and how many nonzero taps were
+    flushed to zero."""
     peak = float(np.abs(taps_eff).max(initial=0.0))
     if form == "int":
         e = int(exponent(peak, 2 ** (bits - 1) - 1))
-        q = np.rint(taps_eff / 2.0**e).astype(np.int64)
     else:  # signed powers of two, the largest at 2^POW2_TAP_RANGE
         e = int(math.floor(math.log2(peak))) - POW2_TAP_RANGE if peak > 0 else 0
+    e = e if min_exponent is None else max(e, min_exponent)
+    if form == "int":
+        q = np.rint(taps_eff / 2.0**e).astype(np.int64)
+    else:
         with np.errstate(divide="ignore"):
             p = np.rint(np.log2(np.abs(taps_eff) / 2.0**e))
         q = np.where((taps_eff != 0) & (p >= 0), np.sign(taps_eff) * 2.0 ** np.clip(p, 0, POW2_TAP_RANGE), 0).astype(np.int64)
@@ -228,10 +232,11 @@ class _Quantizer:
                 last = i == len(neuron.cells) - 1 and neuron.fire is not None
                 reach = np.maximum(peaks[i], np.abs(neuron.fire.threshold)) if last else peaks[i]  # the state must reach the threshold
                 q, s, info = self._leaky(cell, s, reach)
-            elif isinstance(cell, DelayLine):
-                q, s, info = self._delay_line(cell, s)
-            elif isinstance(cell, StepIndexed):
-                q, s, info = self._step_indexed(name, cell, s)
+            elif isinstance(cell, (DelayLine, StepIndexed)):
+                last = i == len(neuron.cells) - 1 and neuron.fire is not None
+                reach = max(float(peaks[i].max(initial=0.0)), float(np.abs(cell.bias).max()), float(np.abs(neuron.fire.threshold).max()) if last else 0.0)
+                fir = self._delay_line if isinstance(cell, DelayLine) else self._step_indexed
+                q, s, info = fir(name, cell, s, self._range_exponent(reach))
             else:
                 raise SpcError(f"layer '{name}'", f"has a {cell.kind} cell, which has no integer form yet", "keep to the float targets for this layer")
             cells.append(q)
@@ -259,16 +264,20 @@ class _Quantizer:
         info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, "requested_tau": _json_floats(requested), "realised_tau": _json_floats(got), "tau_relative_error": _json_floats(error)}
         return QLeaky(mode=self.opt.decay, decay=decay, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
-    def _delay_line(self, cell: DelayLine, s: np.ndarray):
-        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits)
+    def _range_exponent(self, reach: float) -> int:
+        """The smallest output exponent at which values up to `reach` stay within 2^(W-2)."""
+        return int(exponent(reach, 2 ** (self.opt.width - 2))) if reach > 0 else -64
+
+    def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, min_exponent: int):
+        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits, min_exponent)
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
 
-    def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray):
+    def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray, min_exponent: int):
         if s.size != 1:
             raise SpcError(f"layer '{name}'", "is time-indexed with weights shared by all channels, but its input has one scale per channel", "quantize the layer feeding it with one exponent per layer (no --per-channel)")
-        weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits)
+        weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits, min_exponent)
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "StepIndexed", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QStepIndexed(weights=weights, bias=bias, width=self.opt.width), np.array([2.0**e]), info

@@ -71,3 +71,56 @@ def summary_table(compiled: Compiled) -> str:
     steps = compiled.stepwise.time_steps
     limit = f"runs for at most T = {steps} steps (time-indexed layers)" if steps else "runs for any number of steps"
     return "\n".join([table, totals, limit])
+
+
+def time_constant_rows(quantization: dict | None) -> list[dict]:
+    """One row per leaky cell: requested and realised time constants per channel."""
+    rows = []
+    for name, layer in (quantization or {}).get("layers", {}).items():
+        for i, cell in enumerate(layer.get("cells", [])):
+            if cell.get("cell") == "Leaky":
+                rows.append({"layer": name, "cell": i, "mode": cell["mode"], "requested": cell["requested_tau"], "realised": cell["realised_tau"], "relative_error": cell["tau_relative_error"]})
+    return rows
+
+
+def _tau_row(row: dict) -> tuple:
+    def span(values):
+        shown = ["∞" if v is None else f"{v:.4g}" for v in values]
+        return shown[0] if len(set(shown)) == 1 else f"{min(shown)}..{max(shown)}"
+
+    errors = [e for e in row["relative_error"] if e is not None]
+    return (row["layer"], f"{row['cell']} ({row['mode']})", len(row["requested"]), span(row["requested"]), span(row["realised"]), f"{100 * max(errors, default=0):.2f}%")
+
+
+def time_constant_table(quantization: dict | None) -> str:
+    """Requested vs realised time constants of every leaky cell ('' when there are none)."""
+    rows = time_constant_rows(quantization)
+    if not rows:
+        return ""
+    head = ("layer", "cell", "channels", "requested τ", "realised τ", "max rel. error")
+    return "time constants (steps), requested -> realised:\n" + render(head, [_tau_row(r) for r in rows])
+
+
+def integer_summary(compiled: Compiled) -> str:
+    """The integer form's options, per-layer scales and shifts, and its time constants."""
+    q = compiled.quantization
+    if q is None:
+        return "no integer form (compiled with --float-only)"
+    opts = q["options"]
+    lines = [f"integer form: decay {opts['decay']}, taps {opts['taps']}, {opts['width']}-bit state, {opts['weight_bits']}-bit weights" + (" (per output channel)" if opts["per_channel"] else "")]
+    rows = []
+    for name, layer in q["layers"].items():
+        if layer.get("kind") == "Neuron":
+            shifts = [str(c["shift"]) for c in layer["cells"] if "shift" in c]
+            scale = layer["membrane_scale"]
+            rate = layer.get("float_rate"), layer.get("integer_rate")
+            rows.append((name, "Neuron", f"{min(scale):.3g}" + ("" if len(set(scale)) == 1 else f"..{max(scale):.3g}"), ",".join(shifts) or "-", "-" if rate[0] is None else f"{rate[0]:.3f} -> {rate[1]:.3f}", layer.get("saturations", 0)))
+        elif "weight_exponent" in layer:
+            exps = layer["weight_exponent"]
+            rows.append((name, layer["kind"], "2^" + (str(exps[0]) if len(set(exps)) == 1 else f"{min(exps)}..{max(exps)}"), "-", "-", "-"))
+    lines.append(render(("layer", "op", "scale", "input shifts", "firing rate float -> integer (calibration)", "saturations"), rows))
+    table = time_constant_table(q)
+    if table:
+        lines.append(table)
+    lines += [f"warning: {w}" for w in q.get("warnings", [])]
+    return "\n".join(lines)

@@ -30,6 +30,7 @@ from spc.compiler.cells import Fire
 from spc.runtime.float_cells import fire_margin, uniforms
 from spc.runtime.parallel import run_model, run_parallel
 from spc.runtime.sim import run_stepwise
+from spc.compiler.summary import time_constant_rows, time_constant_table
 from spc.text_table import render
 from spc.compiler.ir import channel_view
 
@@ -118,34 +119,15 @@ class Report:
             parts += ["notes:"] + notes
         if self.saturations:
             parts.append("integer saturation events: " + ", ".join(f"{k} {v}" for k, v in self.saturations.items()))
-        taus = time_constant_rows(self.quantization)
+        taus = time_constant_table(self.quantization)
         if taus:
-            parts.append("time constants (steps), requested -> realised:\n" + render(("layer", "cell", "channels", "requested τ", "realised τ", "max rel. error"), [_tau_summary(r) for r in taus]))
+            parts.append(taus)
         if self.accuracy:
             parts.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items()))
         verdict = "PASSED" if self.passed else "FAILED"
         if self.comparisons and any(c.kind == "fidelity" for c in self.comparisons):
             verdict += " (equivalence checks gate; float -> integer fidelity is reported)"
         return "\n".join(parts + [verdict])
-
-
-def time_constant_rows(quantization: dict | None) -> list[dict]:
-    """One row per leaky cell: requested and realised time constants per channel."""
-    rows = []
-    for name, layer in (quantization or {}).get("layers", {}).items():
-        for i, cell in enumerate(layer.get("cells", [])):
-            if cell.get("cell") == "Leaky":
-                rows.append({"layer": name, "cell": i, "mode": cell["mode"], "requested": cell["requested_tau"], "realised": cell["realised_tau"], "relative_error": cell["tau_relative_error"]})
-    return rows
-
-
-def _tau_summary(row: dict) -> tuple:
-    def span(values):
-        shown = ["∞" if v is None else f"{v:.4g}" for v in values]
-        return shown[0] if len(set(shown)) == 1 else f"{min(shown)}..{max(shown)}"
-
-    errors = [e for e in row["relative_error"] if e is not None]
-    return (row["layer"], f"{row['cell']} ({row['mode']})", len(row["requested"]), span(row["requested"]), span(row["realised"]), f"{100 * max(errors, default=0):.2f}%")
 
 
 def _first(mask: np.ndarray) -> dict | None:
