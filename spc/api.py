@@ -18,7 +18,7 @@ from spc.runtime.parallel import run_parallel
 from spc.compiler.ir import Graph
 from spc.runtime.recording import check_input
 from spc.runtime.sim import run_stepwise
-from spc.runtime.verify import Report
+from spc.runtime.report import Report
 from spc.runtime.verify import verify as _verify
 
 BACKENDS = ("sim", "float", "parallel")
@@ -131,12 +131,18 @@ def run(compiled: Compiled | str | Path, x: np.ndarray, backend: str = "sim") ->
     raise SpcError(f"backend '{backend}'", "is not available", f"choose one of {', '.join(BACKENDS)}")
 
 
-def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Module | None = None, labels: np.ndarray | None = None) -> Report:
-    """Run every form on x and compare them layer by layer; see `spc.runtime.verify`."""
+def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Module | None = None, labels: np.ndarray | None = None, **options) -> Report:
+    """Run every form on x and compare them layer by layer; see `spc.runtime.verify` (options:
+    batch_size, raster_sample, progress)."""
     compiled = _compiled(compiled)
     x = check_input(compiled.parallel, x)
     if labels is not None:
         labels = np.asarray(labels)
         if labels.shape != (x.shape[1],) or labels.dtype.kind not in "iu":
             raise SpcError("labels", f"have shape {labels.shape} and dtype {labels.dtype}; expected {x.shape[1]} integer class indices (one per sample)", "save the labels as an int array of shape [B]")
-    return _verify(compiled, x, model, labels)
+    sample = options.get("raster_sample", 0)
+    if not 0 <= sample < x.shape[1]:
+        raise SpcError(f"raster sample {sample}", f"is not one of the input's {x.shape[1]} samples", f"choose a sample index from 0 to {x.shape[1] - 1}")
+    if options.get("batch_size") is not None and options["batch_size"] < 1:
+        raise SpcError(f"batch size {options['batch_size']}", "must be at least 1", "omit it to let spc choose")
+    return _verify(compiled, x, model, labels, **options)

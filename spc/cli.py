@@ -58,10 +58,15 @@ def cmd_verify(args) -> int:
     model = load_model(args.model, args.weights) if args.model else None
     if args.weights and not args.model:
         raise SpcError("--weights", "needs --model", "pass the model the weights belong to: --model file.py:factory")
-    report = spc.verify(compiled, x, model=model, labels=labels)
+    report = spc.verify(compiled, x, model=model, labels=labels, batch_size=args.batch_size, raster_sample=args.raster_sample)
     print(report.table())
     if args.json:
         write_atomically(Path(args.json), report.write_json)
+    if args.report:
+        from spc.report.html import write_html
+
+        write_atomically(Path(args.report), lambda tmp: write_html(report.to_json(), tmp, f"spc verify {args.compiled}"))
+        print(f"wrote {args.report}")
     return 0 if report.passed else 1
 
 
@@ -115,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--weights", help="state_dict checkpoint for --model")
     v.add_argument("--labels", help="integer class labels [B] (.npy): report each form's accuracy")
     v.add_argument("--json", help="write the machine-readable report here")
+    v.add_argument("--report", help="write a self-contained HTML report here (tables, rasters, error histograms, time constants)")
+    v.add_argument("--raster-sample", type=int, default=0, help="the sample whose spike rasters the report shows (default 0)")
+    v.add_argument("--batch-size", type=int, default=None, help="samples verified at once (default: as many as fit in about 1 GiB)")
     v.set_defaults(func=cmd_verify)
 
     r = sub.add_parser("run", help="run a compiled model on an input array")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from spc.frontends.torch.neurons import LIFOp, LIOp, MaskedPSNOp, PSNOp, SlidingPSNOp, SPSNOp
 from spc.runtime.neurons import run_neuron
-from spc.runtime.verify import compare_layer
+from spc.runtime.compare import compare
 
 feature_shapes = st.sampled_from([(1,), (3,), (5,), (2, 3), (3, 2, 2)])
 
@@ -25,7 +25,7 @@ def assert_equivalent(op, x):
     neuron.check("layer", x.shape[2:])
     h_par, out_par = (t.numpy() for t in op.parallel(torch.from_numpy(x)))
     h_step, out_step, _ = run_neuron(neuron, x)
-    c = compare_layer("parallel", "stepwise", "layer", "isolated", out_par, out_step, h_par, h_step, neuron.fire)
+    c = compare("parallel", "stepwise", "layer", "isolated", out_par, out_step, fire=neuron.fire, ref_h=h_par, cand_h=h_step)
     assert np.abs(h_par - h_step).max() <= 1e-9
     assert c.spike_mismatches == 0, c
     assert c.passed, c

@@ -1,0 +1,1 @@
+"""Human-readable verification reports (the JSON report stays the machine-readable source)."""

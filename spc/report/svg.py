@@ -1,0 +1,61 @@
+"""The few charts the HTML report draws, as inline SVG (no plotting library, no scripts).
+
+Every mark carries its number in a `data-value` attribute, so a test can check that the picture
+shows exactly the report's data."""
+
+from __future__ import annotations
+
+from html import escape
+
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+FONT = 'font-family="sans-serif" font-size="11"'
+
+
+def _svg(width: int, height: int, body: list[str], title: str) -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(body)}</svg>'
+
+
+def bar_chart(labels: list[str], values: list[float], title: str, fmt=lambda v: f"{v:g}", width: int = 640) -> str:
+    """Horizontal bars, one per label, scaled to the largest value."""
+    row, left = 18, 260
+    top = max(values, default=0) or 1.0
+    body = []
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = 6 + i * row
+        length = (width - left - 80) * value / top
+        body.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" {FONT}>{escape(label)}</text>')
+        body.append(f'<rect class="bar" x="{left}" y="{y + 2}" width="{length:.1f}" height="{row - 6}" fill="{COLOURS[0]}" data-label="{escape(label)}" data-value="{value!r}"/>')
+        body.append(f'<text x="{left + length + 4:.1f}" y="{y + 12}" {FONT}>{escape(fmt(value))}</text>')
+    return _svg(width, 12 + row * len(labels), body, title)
+
+
+def raster(steps: int, neurons: int, forms: dict[str, list[list[int]]], title: str, width: int = 640) -> str:
+    """Spikes (step, neuron) of several forms overlaid, each form with its own marker and offset."""
+    height, left, top = 40 + 4 * neurons, 40, 20
+    sx, sy = (width - left - 10) / max(steps, 1), 4
+    body = [f'<rect x="{left}" y="{top}" width="{width - left - 10}" height="{sy * neurons}" fill="none" stroke="#999"/>']
+    for k, (form, points) in enumerate(forms.items()):
+        colour = COLOURS[k % len(COLOURS)]
+        body.append(f'<text x="{left + 110 * k}" y="12" fill="{colour}" {FONT}>● {escape(form)}</text>')
+        dx = (k + 0.5) * sx / max(len(forms), 1)
+        for t, n in points:
+            body.append(f'<circle class="spike" cx="{left + t * sx + dx:.1f}" cy="{top + n * sy + 2:.1f}" r="1.6" fill="{colour}" data-form="{escape(form)}" data-value="{t},{n}"/>')
+    body.append(f'<text x="{left}" y="{height - 4}" {FONT}>step 0 … {steps - 1} (x); neuron 0 … {neurons - 1} (y)</text>')
+    return _svg(width, height, body, title)
+
+
+def histogram(counts: list[int], labels: list[str], title: str, width: int = 640, height: int = 140) -> str:
+    """Vertical bars over labelled bins, heights on a log scale of the counts."""
+    import math
+
+    left, bottom = 30, height - 30
+    bar = (width - left - 10) / max(len(counts), 1)
+    top = math.log10(max(max(counts, default=1), 1) + 1)
+    body = [f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="#999"/>']
+    for i, (count, label) in enumerate(zip(counts, labels)):
+        h = (bottom - 10) * math.log10(count + 1) / top if top else 0
+        x = left + i * bar
+        body.append(f'<rect class="bin" x="{x + 1:.1f}" y="{bottom - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" fill="{COLOURS[1]}" data-label="{escape(label)}" data-value="{count}"><title>{escape(label)}: {count}</title></rect>')
+        if i % 4 == 0:
+            body.append(f'<text x="{x:.1f}" y="{bottom + 14}" {FONT}>{escape(label)}</text>')
+    return _svg(width, height, body, title)
