@@ -87,6 +87,21 @@ def cmd_inspect(args) -> int:
     compiled = spc.load(args.compiled)
     print(summary_table(compiled))
     print(integer_summary(compiled))
+    if args.input:
+        from spc.runtime.metrics import activity
+        from spc.text_table import render
+
+        graph = compiled.integer or compiled.stepwise
+        metrics = activity(graph, load_input(compiled, args.input))
+        form = "integer" if compiled.integer is not None else "float stepwise"
+        rows = [(name, f"{m['firing_rate']:.4f}" if "firing_rate" in m else "", f"{m['effective_ops']:,.0f}" if "effective_ops" in m else "", f"{m['dense_ops']:,.0f}" if "dense_ops" in m else "") for name, m in metrics["layers"].items()]
+        print(f"activity of the {form} form on {args.input} ({metrics['samples']} samples, T = {metrics['steps']}; operations per sample):")
+        print(render(("layer", "firing rate", "effective ops", "dense ops"), rows))
+        ops = metrics["SynapticOperations"]
+        sparsity = metrics["ActivationSparsity"]
+        print(f"NeuroBench: ActivationSparsity {'-' if sparsity is None else f'{sparsity:.4f}'}, SynapticOperations Effective_ACs {ops['Effective_ACs']:,.0f}, Effective_MACs {ops['Effective_MACs']:,.0f}, Dense {ops['Dense']:,.0f}")
+        if args.json:
+            write_atomically(Path(args.json), lambda tmp: Path(tmp).write_text(__import__("json").dumps(metrics, indent=1) + "\n"))
     return 0
 
 
@@ -134,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", help="print a compiled model layer by layer")
     i.add_argument("compiled", help="directory written by spc compile")
+    i.add_argument("--input", help="also measure firing rates and synaptic operations (NeuroBench names) on this input [T, B, ...] (.npy)")
+    i.add_argument("--json", help="with --input: write the measurements here")
     i.set_defaults(func=cmd_inspect)
     return p
 
