@@ -41,3 +41,10 @@ def test_digits_integer_accuracy_is_within_half_a_point_of_float(tmp_path, monke
         assert acc["stepwise-float"] > 0.95
         assert acc["integer"] >= acc["stepwise-float"] - 0.005, (decay, acc)
     assert len(y_test) == 360 and np.bincount(y_test).min() > 20
+
+
+def test_spikingjelly_example_compiles_the_spikingjelly_model(tmp_path, capsys):
+    example = _load("spikingjelly_model")
+    assert example.main(["--epochs", "2", "--samples", "200", "--out", str(tmp_path / "sj")]) == 0
+    out = capsys.readouterr().out
+    assert "torch-model     parallel        1         isolated" in out and "PASSED" in out

@@ -12,6 +12,10 @@ from spc.runtime.compare import HISTOGRAM_EDGES, Comparison
 from spc.text_table import render
 
 
+FORMS = ("torch-model", "parallel", "stepwise-float", "integer")
+"""The chain of forms, reference first."""
+
+
 @dataclass
 class Report:
     comparisons: list[Comparison] = field(default_factory=list)
@@ -34,7 +38,11 @@ class Report:
 
     @property
     def accuracy(self) -> dict[str, float]:
-        return {form: n / self.samples for form, n in self.correct.items()} if self.labelled and self.samples else {}
+        """Accuracy per form, in the order of the chain of forms."""
+        if not (self.labelled and self.samples):
+            return {}
+        order = sorted(self.correct, key=lambda f: FORMS.index(f) if f in FORMS else len(FORMS))
+        return {form: self.correct[form] / self.samples for form in order}
 
     def merge(self, other: Report) -> None:
         """Add the report of another batch of samples."""
