@@ -46,3 +46,20 @@ def test_recording_only_the_output_gives_the_same_output(compiled):
     c, x = compiled
     assert set(run_stepwise(c.integer, x, record="output").outputs) == {c.integer.outputs[0]}
     np.testing.assert_array_equal(run_stepwise(c.integer, x, record="output", chunk=2).output, run_stepwise(c.integer, x).output)
+
+
+def test_streaming_chunks_gives_the_same_output(compiled):
+    from spc.runtime.sim import stream
+
+    c, x = compiled
+    pieces = list(stream(c.integer, (x[t : t + 6] for t in range(0, 20, 6))))
+    assert [p.shape[0] for p in pieces] == [6, 6, 6, 2]
+    np.testing.assert_array_equal(np.concatenate(pieces), run_stepwise(c.integer, x).output)
+
+
+def test_teacher_replaces_only_neuron_outputs(compiled):
+    c, x = compiled
+    floats = run_stepwise(c.stepwise, x)
+    taught = run_stepwise(c.integer, x, teacher=floats.outputs)
+    first_neuron = c.integer.neurons()[0].name
+    np.testing.assert_array_equal(taught.outputs[first_neuron], run_stepwise(c.integer, x).outputs[first_neuron])

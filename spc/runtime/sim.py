@@ -11,6 +11,7 @@ output only (`record="output"`) independent of T.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,24 +31,87 @@ def chunk_length(graph: ir.Graph, batch: int) -> int:
     return max(1, CHUNK_BYTES // (8 * batch * widest))
 
 
+@dataclass
+class ChunkResult:
+    """What one chunk of steps produced."""
+
+    t0: int
+    outputs: dict[str, np.ndarray]  # every node's output (neurons: their own, before any teacher)
+    membranes: dict[str, np.ndarray]
+    cell_outputs: dict[str, list[np.ndarray]]
+
+    @property
+    def steps(self) -> int:
+        return next(iter(self.outputs.values())).shape[0]
+
+
+class Simulation:
+    """The stepwise graph advancing chunk by chunk, neuron state carried between chunks.
+
+    With `teacher` (whole sequences by neuron name), each neuron still reports its own output, but
+    downstream layers receive the teacher's output for that neuron instead. With `record_cells`,
+    every cell's output is reported too (calibration)."""
+
+    def __init__(self, graph: ir.Graph, dtype=np.float64, teacher: dict[str, np.ndarray] | None = None, record_cells: bool = False):
+        if any(not isinstance(n.op, Neuron) for n in graph.neurons()):
+            name = next(n.name for n in graph.neurons() if not isinstance(n.op, Neuron))
+            raise TypeError(f"layer '{name}' is not lowered: run spc.compiler.passes.lower first")
+        neurons = {n.name for n in graph.neurons()}
+        self.teacher = {name: v for name, v in (teacher or {}).items() if name in neurons}  # only neurons are taught
+        self.graph, self.dtype, self.record_cells = graph, dtype, record_cells
+        self.t = 0
+        self.states: dict[str, list | None] = {n.name: None for n in graph.neurons()}
+        self.sats = {n.name: Saturations() for n in graph.neurons()}
+
+    @property
+    def saturations(self) -> dict[str, int]:
+        return {name: s.count for name, s in self.sats.items()}
+
+    def advance(self, x: np.ndarray) -> ChunkResult:
+        """Run the next x.shape[0] steps of input x [t, B, ...]."""
+        t0, values = self.t, {}
+        result = ChunkResult(t0, values, {}, {})
+        for node in self.graph.nodes:
+            name = node.name
+            if isinstance(node.op, ir.Input):
+                values[name] = x.astype(self.dtype)
+            elif isinstance(node.op, Neuron):
+                per_cell = [] if self.record_cells else None
+                h, out, self.states[name] = run_neuron(node.op, values[node.inputs[0]], t0, self.states[name], self.sats[name], per_cell)
+                result.membranes[name] = h
+                if per_cell is not None:
+                    result.cell_outputs[name] = per_cell
+                values[name] = out
+            else:
+                values[name] = synapse(node.op, [self._downstream(i, values) for i in node.inputs])
+        self.t += x.shape[0]
+        return result
+
+    def _downstream(self, name: str, values: dict) -> np.ndarray:
+        """What a layer receives from `name`: its output, or the teacher's for a taught neuron."""
+        if name in self.teacher:
+            return self.teacher[name][self.t : self.t + values[name].shape[0]].astype(values[name].dtype)
+        return values[name]
+
+
+def stream(graph: ir.Graph, chunks, dtype=np.float64):
+    """Run the stepwise graph over an iterable of input chunks [t, B, ...], yielding each chunk's
+    output: memory independent of the sequence length."""
+    sim = Simulation(graph, dtype)
+    for x in chunks:
+        yield sim.advance(check_input(graph, x, "input chunk")).outputs[graph.outputs[0]]
+
+
 def run_stepwise(graph: ir.Graph, x: np.ndarray, dtype=np.float64, teacher: dict[str, np.ndarray] | None = None, record_cells: bool = False, record: str = "all", chunk: int | None = None) -> Recording:
     """Run the stepwise graph on x [T, B, ...]; record every node's output and every neuron's membrane
-    (`record="all"`) or only the graph's output (`record="output"`).
-
-    With `teacher`, each neuron still records its own output, but downstream layers receive the
-    teacher's output for that neuron instead (so each layer is checked on the reference's input).
-    With `record_cells` (float graphs), every cell's output is recorded too (calibration).
-    """
+    (`record="all"`) or only the graph's output (`record="output"`). See `Simulation` for `teacher`
+    and `record_cells`."""
     x = check_input(graph, x)
-    teacher = teacher or {}
     chunk = chunk or chunk_length(graph, x.shape[1])
-    output = graph.outputs[0]
-    kept = {n.name for n in graph.nodes} if record == "all" else {output}
+    sim = Simulation(graph, dtype, teacher, record_cells and record == "all")
+    rec = Recording(graph.outputs[0])
+    kept = [n.name for n in graph.nodes] if record == "all" else [rec.output_name]
     steps = x.shape[0]
-    states: dict[str, list | None] = {n.name: None for n in graph.neurons()}
-    sats = {n.name: Saturations() for n in graph.neurons()}
-    rec = Recording(output)
-    record_cells = record_cells and record == "all"
 
     def keep(store: dict, key, t0: int, piece: np.ndarray) -> None:
         """Write a chunk's piece into its place in the whole sequence (allocated on first use)."""
@@ -55,29 +119,17 @@ def run_stepwise(graph: ir.Graph, x: np.ndarray, dtype=np.float64, teacher: dict
             store[key] = np.empty((steps,) + piece.shape[1:], piece.dtype)
         store[key][t0 : t0 + piece.shape[0]] = piece
 
+    cells: dict[str, dict[int, np.ndarray]] = {}
     for t0 in range(0, steps, chunk):
-        values: dict[str, np.ndarray] = {}
-        for node in graph.nodes:
-            name = node.name
-            if isinstance(node.op, ir.Input):
-                values[name] = x[t0 : t0 + chunk].astype(dtype)
-            elif isinstance(node.op, Neuron):
-                per_cell = [] if record_cells else None
-                h, out, states[name] = run_neuron(node.op, values[node.inputs[0]], t0, states[name], sats[name], per_cell)
-                for i, piece in enumerate(per_cell or []):
-                    keep(rec.cell_outputs.setdefault(name, {}), i, t0, piece)
-                if name in kept:
-                    keep(rec.membranes, name, t0, h)
-                    keep(rec.outputs, name, t0, out)
-                values[name] = teacher[name][t0 : t0 + chunk].astype(out.dtype) if name in teacher else out
-                continue
-            elif isinstance(node.op, ir.NeuronOp):
-                raise TypeError(f"layer '{name}' ({node.op.kind}) is not lowered: run spc.compiler.passes.lower first")
-            else:
-                values[name] = synapse(node.op, [values[i] for i in node.inputs])
-            if name in kept:
-                keep(rec.outputs, name, t0, values[name])
-    rec.cell_outputs = {name: [per_cell[i] for i in range(len(per_cell))] for name, per_cell in rec.cell_outputs.items()}
+        part = sim.advance(x[t0 : t0 + chunk])
+        for name in kept:
+            keep(rec.outputs, name, t0, part.outputs[name])
+            if name in part.membranes:
+                keep(rec.membranes, name, t0, part.membranes[name])
+        for name, per_cell in part.cell_outputs.items():
+            for i, piece in enumerate(per_cell):
+                keep(cells.setdefault(name, {}), i, t0, piece)
+    rec.cell_outputs = {name: [per_cell[i] for i in range(len(per_cell))] for name, per_cell in cells.items()}
     if graph.neurons() and graph.neurons()[0].op.cells[0].integer:
-        rec.saturations = {name: s.count for name, s in sats.items()}
+        rec.saturations = sim.saturations
     return rec
