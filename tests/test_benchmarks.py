@@ -22,3 +22,19 @@ def test_simulator_benchmark_quick(tmp_path):
     assert {"cpu", "numpy", "torch", "command"} <= written["machine"].keys()
     for form in ("float", "integer"):
         assert written["results"]["quick"][form]["layer_major_s"] > 0
+
+
+def test_compile_time_benchmark_quick(tmp_path):
+    doc = _load("b3_compile_time").main(["--quick", "--output-dir", str(tmp_path)])
+    assert [r["synapses"] for r in doc["results"]] == [9928, 30000]
+    assert all(r["artifact_bytes"] > r["synapses"] for r in doc["results"])  # at least a byte per weight
+
+
+def test_memory_benchmark_quick(tmp_path, monkeypatch):
+    b4 = _load("b4_memory")
+    example = b4._example()
+    monkeypatch.setattr(b4, "_example", lambda: example)
+    monkeypatch.setattr(example, "CACHE", tmp_path / "cache")
+    doc = b4.main(["--quick", "--output-dir", str(tmp_path)])
+    assert [r["T"] for r in doc["results"]] == [256, 1024]
+    assert all(r["parallel"]["peak_mib"] > 0 and r["stepwise"]["peak_mib"] > 0 for r in doc["results"])

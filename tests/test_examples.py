@@ -48,3 +48,18 @@ def test_spikingjelly_example_compiles_the_spikingjelly_model(tmp_path, capsys):
     assert example.main(["--epochs", "2", "--samples", "200", "--out", str(tmp_path / "sj")]) == 0
     out = capsys.readouterr().out
     assert "torch-model     parallel        1         isolated" in out and "PASSED" in out
+
+
+def test_long_sequences_example_measures_bounded_stepwise_memory(tmp_path, monkeypatch, capsys):
+    example = _load("long_sequences")
+    monkeypatch.setattr(example, "CACHE", tmp_path / "cache")
+    assert example.main(["--out", str(tmp_path / "long"), "--epochs", "1", "--test-steps", "600", "--test-samples", "8", "--memory-steps", "600"]) == 0
+    out = capsys.readouterr().out
+    assert "verification at T = 600" in out and "PASSED" in out
+    small = example.measure("stepwise", tmp_path / "long", 512)
+    large = example.measure("stepwise", tmp_path / "long", 8192)
+    parallel = example.measure("parallel", tmp_path / "long", 8192)
+    assert small["peak_bytes_above_baseline"] > 0 and parallel["peak_bytes_above_baseline"] > 0
+    # streaming: 16x the steps, not 16x the memory (allow allocator noise of a few MiB)
+    assert large["peak_bytes_above_baseline"] < small["peak_bytes_above_baseline"] + 8 * 2**20
+    assert parallel["peak_bytes_above_baseline"] > 4 * large["peak_bytes_above_baseline"]
