@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"spc {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug in spc: say so plainly, keep the traceback for --debug
+        if args.debug:
+            raise
+        print(f"spc {args.command}: internal error ({type(e).__name__}: {e})\n  this is a bug in spc: rerun with --debug for the traceback and report it", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -303,7 +303,10 @@ class Graph:
             for src in node.inputs:
                 if src not in shapes:
                     raise layer_error(node.name, f"input '{src}' is not defined before it")
-            shapes[node.name] = node.op.output_shape(node.name, [shapes[s] for s in node.inputs])
+            try:
+                shapes[node.name] = node.op.output_shape(node.name, [shapes[s] for s in node.inputs])
+            except (TypeError, ValueError, AttributeError, IndexError) as e:  # parameters of the wrong kind
+                raise layer_error(node.name, f"has malformed parameters ({type(e).__name__}: {e})", "recompile the model") from None
         for out in self.outputs:
             if out not in shapes:
                 raise SpcError("graph", f"output '{out}' is not a node")

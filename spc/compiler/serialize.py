@@ -63,7 +63,7 @@ def _decode(value, arrays, where: str):
         kwargs = {k: _decode(v, arrays, where) for k, v in value.items() if k != "kind"}
         try:
             return cls(**kwargs)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise SpcError(where, f"malformed '{kind}' record ({e})", "recompile the model") from None
     if isinstance(value, list):
         return tuple(_decode(v, arrays, where) for v in value)
@@ -81,8 +81,12 @@ def decode(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph.json") 
             for n in doc["nodes"]
         )
         return Graph(nodes, tuple(doc["outputs"]))
-    except (KeyError, TypeError) as e:
-        raise SpcError(where, f"is malformed (missing or wrong entry {e})", "recompile the model") from None
+    except SpcError as e:
+        if e.subject.startswith(where):
+            raise
+        raise SpcError(f"{where}: {e.subject}", e.problem, e.fix) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise SpcError(where, f"is malformed ({type(e).__name__}: {e})", "recompile the model") from None
 
 
 def save_graph(graph: Graph, directory: Path) -> None:

@@ -12,6 +12,8 @@ in a forward method becomes an `Add`. Anything else stops with an error naming t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import operator
 from typing import Callable
@@ -215,12 +217,14 @@ def from_torch(model: nn.Module, example: torch.Tensor) -> ir.Graph:
             raise SpcError(type(model).__name__, f"cannot be traced by torch.fx ({type(e).__name__}: {e})", "keep data-dependent Python control flow out of forward(); build the model from modules and +") from None
         gm = torch.fx.GraphModule(model, fx_graph)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints tracebacks
                 ShapeProp(gm).propagate(example)
         except SpcError:
             raise
         except Exception as e:
-            raise SpcError(type(model).__name__, f"does not run on an input of shape {tuple(example.shape)} ({type(e).__name__}: {e})", "check --input-shape: time-major T,B,features...") from None
+            cause = e.__cause__ or e
+            where = f" at '{e.__cause__ and str(e).split('node=')[-1].split(' ')[0]}'" if e.__cause__ else ""
+            raise SpcError(type(model).__name__, f"does not run on an input of shape {tuple(example.shape)}{where} ({type(cause).__name__}: {cause})", "check --input-shape: time-major T,B,features...") from None
         finally:
             sj.reset(model)
         return _convert(gm, neuron_types, wrappers, sj)
