@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.spc-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench fuzz clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,13 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check atheris
+	for target in npy checkpoint graph-json weights-npz; do \
+		$(BIN)/python fuzz/run.py $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) examples/.cache out

@@ -1,0 +1,85 @@
+"""Fuzz targets: every loader spc has, fed arbitrary bytes. A target may accept the input or raise
+spc's own SpcError; anything else (a crash, another exception) is a bug.
+
+Used by tests/test_fuzz.py (hypothesis, bounded, in CI) and fuzz/run.py (atheris, `make fuzz`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import spc
+from spc.compiler.serialize import load_graph
+from spc.files import load_array
+from spc.frontends.torch.loading import load_checkpoint
+from spc.runtime.recording import check_input
+
+
+def seed_artifact(directory: Path) -> Path:
+    """A small valid compiled directory to mutate."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), spc.SlidingPSN(k=2), nn.Linear(6, 6), spc.MaskedPSN(k=2, T=5, lambda_init=1.0), nn.Linear(6, 2), spc.LI())
+    x = (np.random.default_rng(0).random((5, 3, 4)) < 0.5).astype(np.float32)
+    spc.compile(model, x, directory / "seed", calib=x)
+    return directory / "seed"
+
+
+def _scratch(data: bytes, name: str) -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="spc-fuzz-"))
+    (directory / name).write_bytes(data)
+    return directory
+
+
+def npy(data: bytes, graph) -> None:
+    directory = _scratch(data, "x.npy")
+    try:
+        x = load_array(directory / "x.npy", "input")
+        check_input(graph, x)
+    finally:
+        shutil.rmtree(directory)
+
+
+def checkpoint(data: bytes) -> None:
+    directory = _scratch(data, "w.pt")
+    try:
+        load_checkpoint(directory / "w.pt")
+    finally:
+        shutil.rmtree(directory)
+
+
+def graph_directory(seed: Path, graph_json: bytes | None = None, weights: bytes | None = None) -> None:
+    """Load a graph whose graph.json and/or weights.npz are replaced by the given bytes."""
+    directory = Path(tempfile.mkdtemp(prefix="spc-fuzz-"))
+    try:
+        shutil.copytree(seed / "integer", directory / "g")
+        if graph_json is not None:
+            (directory / "g" / "graph.json").write_bytes(graph_json)
+        if weights is not None:
+            (directory / "g" / "weights.npz").write_bytes(weights)
+        graph = load_graph(directory / "g")
+        spc.runtime.sim.run_stepwise(graph, np.ones((2, 1) + tuple(graph.input.op.shape), np.float32))
+    finally:
+        shutil.rmtree(directory)
+
+
+def mutate_json(doc, path: list, value):
+    """Replace the value at `path` (keys / indices, clipped to what exists) in a JSON document."""
+    if not path or not isinstance(doc, (dict, list)) or not doc:
+        return value
+    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
+    key = keys[path[0] % len(keys)] if isinstance(path[0], int) else path[0]
+    copy = dict(doc) if isinstance(doc, dict) else list(doc)
+    if isinstance(copy, list) and not isinstance(key, int):
+        return copy
+    copy[key] = mutate_json(copy[key] if key in (copy if isinstance(copy, dict) else range(len(copy))) else None, path[1:], value)
+    return copy
+
+
+def json_bytes(doc) -> bytes:
+    return json.dumps(doc).encode()

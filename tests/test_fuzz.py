@@ -1,0 +1,107 @@
+"""Bounded fuzzing of every loader spc has (hypothesis): arbitrary bytes and mutations of valid
+files either load or raise spc's own clean error, never anything else. `make fuzz` runs longer."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spc.errors import SpcError
+
+_spec = importlib.util.spec_from_file_location("fuzz_targets", Path(__file__).resolve().parent.parent / "fuzz" / "targets.py")
+targets = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(targets)
+
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory):
+    return targets.seed_artifact(tmp_path_factory.mktemp("fuzz"))
+
+
+def _clean(call):
+    try:
+        call()
+    except SpcError:
+        pass
+
+
+def _flips(data: bytes):
+    """Strategies for corrupting valid bytes: flipped bytes, truncation, appended garbage."""
+    return st.one_of(
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=8).map(lambda fl: bytes(b if i not in dict(fl) else dict(fl)[i] for i, b in enumerate(data))),
+        st.integers(0, len(data)).map(lambda n: data[:n]),
+        st.binary(max_size=64).map(lambda tail: data + tail),
+    )
+
+
+def _valid_npy(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("npy") / "x.npy"
+    np.save(path, np.ones((5, 2, 4), np.float32))
+    return path.read_bytes()
+
+
+@FUZZ
+@given(data=st.binary(max_size=256))
+def test_npy_loader_on_random_bytes(seed, data):
+    graph = __import__("spc").load(seed).integer
+    _clean(lambda: targets.npy(data, graph))
+
+
+def test_npy_loader_on_corrupted_files(seed, tmp_path_factory):
+    graph = __import__("spc").load(seed).integer
+    valid = _valid_npy(tmp_path_factory)
+
+    @FUZZ
+    @given(data=_flips(valid))
+    def run(data):
+        _clean(lambda: targets.npy(data, graph))
+
+    run()
+
+
+def test_checkpoint_loader_on_corrupted_files(tmp_path_factory):
+    import torch
+
+    path = tmp_path_factory.mktemp("pt") / "w.pt"
+    torch.save({"0.weight": torch.ones(2, 3), "0.bias": torch.zeros(2)}, path)
+    valid = path.read_bytes()
+
+    @FUZZ
+    @given(data=st.one_of(_flips(valid), st.binary(max_size=128)))
+    def run(data):
+        _clean(lambda: targets.checkpoint(data))
+
+    run()
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=True) | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+
+
+def test_graph_json_mutations(seed):
+    doc = json.loads((seed / "integer" / "graph.json").read_text())
+
+    @FUZZ
+    @given(path=st.lists(st.one_of(st.integers(0, 50), st.sampled_from(["op", "kind", "weight", "bias", "cells", "fire", "inputs", "shape", "decay", "shift", "threshold", "lut", "taps", "scale", "bits"])), min_size=1, max_size=6), value=json_values)
+    def run(path, value):
+        mutated = targets.mutate_json(doc, path, value)
+        _clean(lambda: targets.graph_directory(seed, graph_json=targets.json_bytes(mutated)))
+
+    run()
+
+
+def test_graph_json_random_bytes_and_weights_corruption(seed):
+    weights = (seed / "integer" / "weights.npz").read_bytes()
+
+    @FUZZ
+    @given(junk=st.binary(max_size=128), corrupted=_flips(weights))
+    def run(junk, corrupted):
+        _clean(lambda: targets.graph_directory(seed, graph_json=junk))
+        _clean(lambda: targets.graph_directory(seed, weights=corrupted))
+
+    run()
