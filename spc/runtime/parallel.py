@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from spc.compiler import ir
 from spc.frontends.torch.firing import channel_tensor
 from spc.frontends.torch.neurons.base import ParallelNeuronOp
+from spc.runtime.limits import ensure_fits
 from spc.runtime.recording import Recording, check_input
 
 
@@ -54,6 +55,7 @@ def run_parallel(graph: ir.Graph, x: np.ndarray, dtype: torch.dtype = torch.floa
     teacher's output for that neuron instead (so each layer is checked on the reference's input).
     """
     x = check_input(graph, x)
+    ensure_fits(graph, x.shape[0], x.shape[1], "the parallel form (every layer over the whole sequence at once)", copies=3)
     teacher = teacher or {}
     rec = Recording(graph.outputs[0])
     values: dict[str, torch.Tensor] = {}

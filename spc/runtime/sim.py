@@ -19,6 +19,7 @@ from spc.compiler import ir
 from spc.compiler.cells import Neuron
 from spc.runtime.integer import Saturations
 from spc.runtime.neurons import run_neuron
+from spc.runtime.limits import ensure_fits
 from spc.runtime.recording import Recording, check_input
 from spc.runtime.synapses import synapse
 
@@ -107,6 +108,8 @@ def run_stepwise(graph: ir.Graph, x: np.ndarray, dtype=np.float64, teacher: dict
     (`record="all"`) or only the graph's output (`record="output"`). See `Simulation` for `teacher`
     and `record_cells`."""
     x = check_input(graph, x)
+    if record == "all":
+        ensure_fits(graph, x.shape[0], x.shape[1], "recording every layer of the stepwise form")
     chunk = chunk or chunk_length(graph, x.shape[1])
     sim = Simulation(graph, dtype, teacher, record_cells and record == "all")
     rec = Recording(graph.outputs[0])

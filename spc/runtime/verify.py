@@ -17,7 +17,6 @@ report merges them.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import channel_view
 from spc.runtime.compare import compare
+from spc.runtime.limits import HEADROOM, available_memory, bytes_per_sample, ensure_fits
 from spc.runtime.parallel import run_model, run_parallel
 from spc.runtime.report import Report
 from spc.runtime.sim import run_stepwise
@@ -125,11 +125,16 @@ class _Batch:
         self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="fidelity")
 
 
+FORMS_ALIVE = 8
+"""Recordings alive at once while verifying a batch: parallel, model, forced and free runs of each form."""
+
+
 def default_batch_size(compiled: Compiled, steps: int) -> int:
-    """Samples per batch so that the recordings of every form stay within MEMORY_BUDGET."""
-    per_sample = 8 * steps * sum(math.prod(s) for s in compiled.stepwise.shapes.values())
-    forms = 8  # recordings alive at once: parallel, model, forced and free runs of each form
-    return max(1, MEMORY_BUDGET // (forms * per_sample))
+    """Samples per batch so that the recordings of every form stay within MEMORY_BUDGET (and the
+    memory available); refuses when not even one sample fits."""
+    ensure_fits(compiled.stepwise, steps, 1, "verifying one sample", copies=FORMS_ALIVE)
+    per_sample = bytes_per_sample(compiled.stepwise, steps, copies=FORMS_ALIVE)
+    return max(1, int(min(MEMORY_BUDGET, HEADROOM * available_memory()) // per_sample))
 
 
 def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | None = None, batch_size: int | None = None, raster_sample: int = 0, progress: bool = True) -> Report:
