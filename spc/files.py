@@ -24,6 +24,8 @@ def load_array(path: str | Path, what: str) -> np.ndarray:
         raise SpcError(f"{what} file {p}", f"is not a readable .npy array ({e})", "save it with np.save") from None
     except (OSError, EOFError) as e:
         raise SpcError(f"{what} file {p}", f"cannot be read ({e})", "save it with np.save") from None
+    except Exception as e:  # a damaged header fails deep in numpy's parser (no code runs: no pickle)
+        raise SpcError(f"{what} file {p}", f"is not a readable .npy array ({type(e).__name__})", "save it with np.save") from None
 
 
 def write_atomically(path: str | Path, write) -> None:
