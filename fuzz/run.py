@@ -41,7 +41,9 @@ def main() -> None:
     name, options = sys.argv[1], sys.argv[2:]
     seed = targets.seed_artifact(Path(tempfile.mkdtemp(prefix="spc-fuzz-seed-")))
     graph = spc.load(seed).integer
-    options.append(str(corpus(name, seed)))
+    crashes = Path(__file__).resolve().parent / "crashes"
+    crashes.mkdir(exist_ok=True)
+    options += [f"-artifact_prefix={crashes}/{name}-", str(corpus(name, seed))]
     run = {
         "npy": lambda data: targets.npy(data, graph),
         "checkpoint": targets.checkpoint,
