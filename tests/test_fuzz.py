@@ -105,3 +105,12 @@ def test_graph_json_random_bytes_and_weights_corruption(seed):
         _clean(lambda: targets.graph_directory(seed, weights=corrupted))
 
     run()
+
+
+def test_regression_zip_member_of_an_unknown_zip_version(seed):
+    """Found by `make fuzz`: zipfile raised NotImplementedError on a damaged weights.npz."""
+    data = bytearray((seed / "integer" / "weights.npz").read_bytes())
+    central = data.rfind(b"PK\x01\x02")  # the central directory entry of the last member
+    data[central + 6] = 145  # "version needed to extract": 14.5
+    with pytest.raises(SpcError, match="cannot be read"):
+        targets.graph_directory(seed, weights=bytes(data))

@@ -118,6 +118,6 @@ def load_graph(directory: Path) -> Graph:
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise SpcError(str(npz_path), f"cannot be read ({e})", "recompile the model") from None
+    except Exception as e:  # damaged archives fail in many ways inside zipfile and numpy (no pickle: no code runs)
+        raise SpcError(str(npz_path), f"cannot be read ({type(e).__name__}: {e})", "recompile the model") from None
     return decode(doc, arrays, str(json_path))
