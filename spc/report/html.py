@@ -67,7 +67,7 @@ def _rasters(report: dict) -> str:
     for layer, r in report["rasters"].items():
         title = f"layer {layer}, sample {r['sample']}, first {r['neurons']} neurons"
         parts.append(f'<h3 data-layer="{escape(layer)}">{escape(title)}</h3>' + svg.raster(r["steps"], r["neurons"], r["forms"], title))
-    return f'<section id="rasters"><h2>Spike rasters</h2><p class="note">Each form\'s spikes, side by side within each step; where the forms agree the markers form triplets.</p>{"".join(parts) or "<p>No spiking layers.</p>"}</section>'
+    return f'<section id="rasters"><h2>Spike rasters</h2><p class="note">Grey: every form spikes; coloured: the forms disagree, and each coloured mark is a form that spikes there.</p>{"".join(parts) or "<p>No spiking layers.</p>"}</section>'
 
 
 def _bin_labels(edges: list[int]) -> list[str]:

@@ -30,16 +30,25 @@ def bar_chart(labels: list[str], values: list[float], title: str, fmt=lambda v: 
 
 
 def raster(steps: int, neurons: int, forms: dict[str, list[list[int]]], title: str, width: int = 640) -> str:
-    """Spikes (step, neuron) of several forms overlaid, each form with its own marker and offset."""
-    height, left, top = 40 + 4 * neurons, 40, 20
-    sx, sy = (width - left - 10) / max(steps, 1), 4
-    body = [f'<rect x="{left}" y="{top}" width="{width - left - 10}" height="{sy * neurons}" fill="none" stroke="#999"/>']
-    for k, (form, points) in enumerate(forms.items()):
-        colour = COLOURS[k % len(COLOURS)]
-        body.append(f'<text x="{left + 110 * k}" y="12" fill="{colour}" {FONT}>● {escape(form)}</text>')
-        dx = (k + 0.5) * sx / max(len(forms), 1)
+    """Spikes (step, neuron) of several forms overlaid: where every form spikes, one grey dot;
+    where they disagree, a coloured mark for each form that spikes."""
+    height, left, top = 44 + 5 * neurons, 40, 22
+    sx, sy = (width - left - 10) / max(steps, 1), 5
+    names = list(forms)
+    who: dict[tuple[int, int], list[str]] = {}
+    for form, points in forms.items():
         for t, n in points:
-            body.append(f'<circle class="spike" cx="{left + t * sx + dx:.1f}" cy="{top + n * sy + 2:.1f}" r="1.6" fill="{colour}" data-form="{escape(form)}" data-value="{t},{n}"/>')
+            who.setdefault((t, n), []).append(form)
+    body = [f'<rect x="{left}" y="{top}" width="{width - left - 10}" height="{sy * neurons}" fill="none" stroke="#999"/>']
+    legend = [("#888", "all forms")] + [(COLOURS[k % len(COLOURS)], name) for k, name in enumerate(names)]
+    for k, (colour, text) in enumerate(legend):
+        body.append(f'<text x="{left + 120 * k}" y="12" fill="{colour}" {FONT}>● {escape(text)}</text>')
+    for (t, n), spiking in sorted(who.items()):
+        agree = len(spiking) == len(names)
+        marks = [("#888", 0.5)] if agree else [(COLOURS[names.index(f) % len(COLOURS)], (names.index(f) + 0.5) / len(names)) for f in spiking]
+        for colour, at in marks:
+            r = 1.4 if agree else 2.2
+            body.append(f'<circle class="spike" cx="{left + (t + at) * sx:.1f}" cy="{top + n * sy + 2.5:.1f}" r="{r}" fill="{colour}" data-forms="{escape(",".join(spiking))}" data-value="{t},{n}"/>')
     body.append(f'<text x="{left}" y="{height - 4}" {FONT}>step 0 … {steps - 1} (x); neuron 0 … {neurons - 1} (y)</text>')
     return _svg(width, height, body, title)
 
