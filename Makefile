@@ -23,6 +23,13 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+bench: setup
+	$(BIN)/python benchmarks/b1_training_speed.py
+	$(BIN)/python benchmarks/b3_compile_time.py
+	$(BIN)/python benchmarks/b4_memory.py
+	$(BIN)/python benchmarks/sim_speed.py
+	$(BIN)/python benchmarks/results_md.py
+
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check atheris
