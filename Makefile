@@ -14,6 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps spikingjelly==2.0.0
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps nirtorch==2.6 snntorch==1.0.0 norse==1.1.0
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -25,6 +26,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/b1_training_speed.py
+	$(BIN)/python benchmarks/b2_inference.py
 	$(BIN)/python benchmarks/b3_compile_time.py
 	$(BIN)/python benchmarks/b4_memory.py
 	$(BIN)/python benchmarks/sim_speed.py

@@ -30,6 +30,11 @@ def _md_table(head, rows) -> str:
     return "```\n" + render(tuple(head), [tuple(r) for r in rows]) + "\n```"
 
 
+def _b2(doc) -> str:
+    rows = [(name, r["form"], f"{r['seconds']:.3f}", f"{r['steps_per_s']:,.0f}", f"{r['time_over_sim']:.2f}") for name, r in doc["results"].items()]
+    return _md_table(["runtime", "form", "seconds", "steps/s", "time / integer simulator"], rows)
+
+
 def _b3(doc) -> str:
     rows = [(f"{r['synapses']:,}", r["width"], f"{r['compile_s']:.3f}", f"{r['save_s']:.3f}", f"{r['artifact_bytes'] / 2**20:.1f}", f"{r['synapses_per_s']:,.0f}") for r in doc["results"]]
     return _md_table(["synapses", "width", "compile s", "save s", "artifact MiB", "synapses/s"], rows)
@@ -55,7 +60,7 @@ def _generic(doc) -> str:
     return "```json\n" + json.dumps(doc["results"], indent=1) + "\n```"
 
 
-FORMATTERS = {"b3_compile_time": _b3, "b4_memory": _b4, "sim_speed": _sim_speed}
+FORMATTERS = {"b2_inference": _b2, "b3_compile_time": _b3, "b4_memory": _b4, "sim_speed": _sim_speed}
 
 
 def section(name: str, doc: dict) -> str:

@@ -14,15 +14,13 @@ from spc.compiler.quantize import QuantOptions, quantize
 from spc.errors import SpcError
 from spc.files import load_array
 from spc.frontends.torch.trace import from_torch
-from spc.runtime.parallel import run_parallel
+from spc.runtime.backends import BACKENDS, run_backend
 from spc.compiler.ir import Graph
 from spc.runtime.recording import check_input
 from spc.runtime.sim import run_stepwise
 from spc.runtime.report import Report
 from spc.runtime.verify import verify as _verify
 
-BACKENDS = ("sim", "float", "parallel")
-"""sim: the integer golden simulator; float: the float stepwise simulator; parallel: torch, parallel form."""
 
 RATE_CHANGE_WARNING = 0.5
 """Warn when quantization changes a layer's firing rate by more than this fraction."""
@@ -48,11 +46,13 @@ def compile(
     force: bool = False,
     calib: np.ndarray | str | Path | None = None,
     integer: bool = True,
+    targets: tuple[str, ...] | None = None,
     **quantization,
 ) -> Compiled:
     """Trace `model` on an example input (a tensor, an array, or a shape [T, B, ...]), check it,
     lower it to stepwise form, quantize it (unless `integer=False`) and, with `out`, write the
-    compiled directory atomically.
+    compiled directory atomically, with the files of `targets` ('onnx', 'nir', 'lava'; None: every
+    target that can express the model, the others skipped with the reason in the manifest).
 
     `calib` is calibration input [T, B, ...], or the path of a .npy file holding it (random spike
     trains when None); the remaining keyword
@@ -84,7 +84,7 @@ def compile(
     }
     compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
     if out is not None:
-        compiled.save(out, force=force)
+        compiled.save(out, force=force, targets=targets)
     return compiled
 
 
@@ -118,22 +118,14 @@ def _compiled(compiled: Compiled | str | Path) -> Compiled:
 
 
 def run(compiled: Compiled | str | Path, x: np.ndarray, backend: str = "sim") -> np.ndarray:
-    """Run a compiled model on x [T, B, ...] and return its output [T, B, ...]."""
-    compiled = _compiled(compiled)
-    if backend == "sim":
-        if compiled.integer is None:
-            raise SpcError("backend 'sim'", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use --backend float")
-        return run_stepwise(compiled.integer, x, record="output").output
-    if backend == "float":
-        return run_stepwise(compiled.stepwise, x, record="output").output
-    if backend == "parallel":
-        return run_parallel(compiled.parallel, x).output
-    raise SpcError(f"backend '{backend}'", "is not available", f"choose one of {', '.join(BACKENDS)}")
+    """Run a compiled model on x [T, B, ...] and return its output [T, B, ...]; `backend` is one of
+    spc.runtime.backends.BACKENDS (default: spc's integer simulator)."""
+    return run_backend(backend, _compiled(compiled), x, record="output").output
 
 
 def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Module | None = None, labels: np.ndarray | None = None, **options) -> Report:
     """Run every form on x and compare them layer by layer; see `spc.runtime.verify` (options:
-    batch_size, raster_sample, progress)."""
+    batch_size, raster_sample, progress, backends)."""
     compiled = _compiled(compiled)
     x = check_input(compiled.parallel, x)
     if labels is not None:
@@ -143,6 +135,9 @@ def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Modul
     sample = options.get("raster_sample", 0)
     if not 0 <= sample < x.shape[1]:
         raise SpcError(f"raster sample {sample}", f"is not one of the input's {x.shape[1]} samples", f"choose a sample index from 0 to {x.shape[1] - 1}")
+    for name in options.get("backends", ()):
+        if name not in BACKENDS:
+            raise SpcError(f"backend '{name}'", "is not available", f"choose from {', '.join(BACKENDS)}")
     if options.get("batch_size") is not None and options["batch_size"] < 1:
         raise SpcError(f"batch size {options['batch_size']}", "must be at least 1", "omit it to let spc choose")
     return _verify(compiled, x, model, labels, **options)

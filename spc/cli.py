@@ -10,6 +10,7 @@ import numpy as np
 
 from spc.errors import SpcError
 from spc.files import load_array, write_atomically
+from spc.runtime.backends import BACKENDS
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -35,8 +36,11 @@ def cmd_compile(args) -> int:
     from spc.compiler.summary import summary_table
 
     model = load_model(args.model, args.weights)
+    from spc.compiler.emit import parse_targets
+
+    targets = None if args.target == "all" else parse_targets(args.target)
     compiled = spc.compile(
-        model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force, calib=args.calib, integer=not args.float_only,
+        model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets,
         decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
     )
     print(summary_table(compiled))
@@ -44,6 +48,11 @@ def cmd_compile(args) -> int:
         print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}, {100 * a['dropped_weight_share']:.1f}% of its weight mass")
     for warning in (compiled.quantization or {}).get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
+    for target, entry in compiled.manifest["targets"].items():
+        if "skipped" in entry:
+            print(f"note: target {target} skipped: {entry['skipped']}", file=sys.stderr)
+        else:
+            print(f"target {target}: {', '.join(entry['files'])}")
     print(f"wrote {args.output}")
     return 0
 
@@ -58,7 +67,10 @@ def cmd_verify(args) -> int:
     model = load_model(args.model, args.weights) if args.model else None
     if args.weights and not args.model:
         raise SpcError("--weights", "needs --model", "pass the model the weights belong to: --model file.py:factory")
-    report = spc.verify(compiled, x, model=model, labels=labels, batch_size=args.batch_size, raster_sample=args.raster_sample)
+    from spc.runtime.backends import parse_backends
+
+    backends = parse_backends(args.backends) if args.backends else ()
+    report = spc.verify(compiled, x, model=model, labels=labels, batch_size=args.batch_size, raster_sample=args.raster_sample, backends=backends)
     print(report.table())
     if args.json:
         write_atomically(Path(args.json), report.write_json)
@@ -117,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
     c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
+    c.add_argument("--target", default="all", help="targets to emit: comma-separated from onnx, nir, lava (default: all that can express the model; a target named here must succeed), or none")
     q = c.add_argument_group("integer form (docs/integer-spec.md)")
     q.add_argument("--calib", help="calibration input [T, B, ...] (.npy) for choosing scales (default: random spike trains, with a warning)")
     q.add_argument("--decay", default="int12", choices=["int12", "shift"], help="int12: Loihi's v·(4096−d)>>12 (default); shift: v − (v >> n)")
@@ -134,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--model", help="also compare against the original model: path/to/file.py:factory")
     v.add_argument("--weights", help="state_dict checkpoint for --model")
     v.add_argument("--labels", help="integer class labels [B] (.npy): report each form's accuracy")
+    v.add_argument("--backends", help="also run these runtimes and compare them with spc's simulators, e.g. sim,onnx,lava (integer ones must agree bit for bit); see spc run --help")
     v.add_argument("--json", help="write the machine-readable report here")
     v.add_argument("--report", help="write a self-contained HTML report here (tables, rasters, error histograms, time constants)")
     v.add_argument("--raster-sample", type=int, default=0, help="the sample whose spike rasters the report shows (default 0)")
@@ -144,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("compiled", help="directory written by spc compile")
     r.add_argument("--input", required=True, help="array [T, B, ...] (.npy)")
     r.add_argument("-o", "--output", required=True, help="where to write the output array (.npy)")
-    r.add_argument("--backend", default="sim", choices=["sim", "float", "parallel"], help="sim: spc's integer simulator, the golden reference (default); float: the float stepwise simulator; parallel: the parallel form in torch")
+    r.add_argument("--backend", default="sim", choices=list(BACKENDS), help="; ".join(f"{name}: {b.description}" for name, b in BACKENDS.items()) + " (default: sim)")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("inspect", help="print a compiled model layer by layer")

@@ -38,3 +38,9 @@ def test_memory_benchmark_quick(tmp_path, monkeypatch):
     doc = b4.main(["--quick", "--output-dir", str(tmp_path)])
     assert [r["T"] for r in doc["results"]] == [256, 1024]
     assert all(r["parallel"]["peak_mib"] > 0 and r["stepwise"]["peak_mib"] > 0 for r in doc["results"])
+
+
+def test_inference_benchmark_quick(tmp_path):
+    doc = _load("b2_inference").main(["--quick", "--output-dir", str(tmp_path)])
+    assert set(doc["results"]) == {"sim", "float", "onnx-step", "onnx", "onnx-float", "lava", "parallel"}
+    assert doc["results"]["sim"]["time_over_sim"] == 1.0

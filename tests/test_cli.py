@@ -70,7 +70,11 @@ def leftovers(directory):
 def test_compile_inspect_run_verify(workdir, capsys):
     out = compile_ok(capsys)
     assert "SlidingPSN" in out and "DelayLine(k=3)" in out and "StepIndexed(k=2, T<=6)" in out
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["integer", "manifest.json", "parallel", "quantization.json", "stepwise"]
+    names = sorted(p.name for p in (workdir / "out").iterdir())
+    assert {"integer", "manifest.json", "parallel", "quantization.json", "stepwise", "model.onnx", "model_seq.onnx", "lava"} <= set(names)
+    assert "model.nir" not in names  # NIR cannot express the time-indexed MaskedPSN: skipped, with the reason
+    targets = json.loads((workdir / "out" / "manifest.json").read_text())["targets"]
+    assert "StepIndexed" in targets["nir"]["skipped"] and "model_seq.onnx" in targets["onnx"]["files"]
 
     code, out, _ = spc_cli(capsys, "inspect", "out")
     assert code == 0 and "runs for at most T = 6 steps" in out

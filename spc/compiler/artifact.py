@@ -35,17 +35,24 @@ class Compiled:
     manifest: dict = field(default_factory=dict)
     integer: Graph | None = None
     quantization: dict | None = None
+    path: Path | None = None  # the directory it was saved to or loaded from
 
-    def save(self, out: str | Path, force: bool = False) -> Path:
+    def save(self, out: str | Path, force: bool = False, targets: tuple[str, ...] | None = None) -> Path:
+        """Write the compiled directory atomically, with the target files (`targets`: names from
+        spc.compiler.emit.TARGETS; None: every target that can express the model)."""
+        from spc.compiler.emit import emit_targets
+
         def fill(directory: Path) -> None:
             save_graph(self.parallel, directory / "parallel")
             save_graph(self.stepwise, directory / "stepwise")
             if self.integer is not None:
                 save_graph(self.integer, directory / "integer")
                 _write_json(directory / "quantization.json", self.quantization)
+            self.manifest["targets"] = emit_targets(self, directory, targets)
             _write_json(directory / "manifest.json", self.manifest)
 
-        return write_directory(Path(out), fill, force)
+        self.path = write_directory(Path(out), fill, force)
+        return self.path
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -79,7 +86,7 @@ def load(path: str | Path) -> Compiled:
     integer, quantization = None, None
     if (path / "integer").exists():
         integer, quantization = load_graph(path / "integer"), _read_json(path / "quantization.json")
-    return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization)
+    return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization, path)
 
 
 def write_directory(out: Path, fill: Callable[[Path], None], force: bool = False) -> Path:

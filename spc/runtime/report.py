@@ -109,6 +109,8 @@ class Report:
             parts.append(taus)
         if self.accuracy:
             parts.append("accuracy: " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.accuracy.items()))
+        if self.wall_time:
+            parts.append("wall time: " + ", ".join(f"{k} {v:.3f} s" for k, v in self.wall_time.items()))
         verdict = "PASSED" if self.passed else "FAILED"
         if any(c.kind == "fidelity" for c in self.comparisons):
             verdict += " (equivalence checks gate; float -> integer fidelity is reported)"

@@ -11,6 +11,10 @@ each neighbouring pair, two kinds of comparison (all in float64; see `spc.runtim
 - end-to-end: both forms run freely; their outputs are compared, and differences are explained
   (not failed) only when upstream ties exist to cause them.
 
+Other runtimes (ONNX, Lava; `backends`) run the integer form, which must agree with spc's integer
+simulator exactly (every spike and membrane value), or the float form, within the tolerance; the
+report names the first layer, step, sample and neuron where one diverges.
+
 Samples are verified in batches (bounded memory, a progress bar when there are several); the
 report merges them.
 """
@@ -24,6 +28,7 @@ from tqdm import tqdm
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import channel_view
+from spc.runtime.backends import BACKENDS, run_backend
 from spc.runtime.compare import compare
 from spc.runtime.limits import HEADROOM, available_memory, bytes_per_sample, ensure_fits
 from spc.runtime.parallel import run_model, run_parallel
@@ -57,8 +62,8 @@ def _raster(spikes: np.ndarray, sample: int) -> list[list[int]]:
 class _Batch:
     """Runs every form on one batch of samples and records the comparisons into a Report."""
 
-    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None):
-        self.compiled, self.x, self.labels, self.offset = compiled, x, labels, offset
+    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None, backends: tuple[str, ...] = ()):
+        self.compiled, self.x, self.labels, self.offset, self.backends = compiled, x, labels, offset, backends
         self.raster_sample = raster_sample
         self.fires = {n.name: n.op.fire for n in compiled.stepwise.neurons()}
         self.neurons = [n.name for n in compiled.parallel.neurons()]
@@ -92,10 +97,25 @@ class _Batch:
         free = _timed(report, "stepwise-float", run_stepwise, compiled.stepwise, x)
         self.record("stepwise-float", free)
         self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]])
+        runs = {"stepwise-float": free}
         if compiled.integer is not None:
-            self._fidelity(free)
+            runs["integer"] = self._fidelity(free)
+        for name in self.backends:
+            self._against_backend(name, runs)
         report.rasters = self.rasters
         return report
+
+    def _against_backend(self, name: str, runs: dict) -> None:
+        """Another runtime of the integer (exactly) or float (within the tolerance) form, layer by layer."""
+        form = BACKENDS[name].form
+        reference = "integer" if form == "integer" else "stepwise-float"
+        ref = runs[reference]
+        rec = _timed(self.report, name, run_backend, name, self.compiled, self.x)
+        kind = "exact" if form == "integer" else "equivalence"
+        for layer, fire in self.fires.items():
+            if layer in rec.outputs:
+                self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind)
+        self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.fires[self.compiled.stepwise.outputs[0]], kind=kind)
 
     def _against_model(self, model, ref) -> None:
         compiled, x = self.compiled, self.x
@@ -123,6 +143,7 @@ class _Batch:
         self.record("integer", free)
         self.report.saturations = dict(free.saturations)
         self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="fidelity")
+        return free
 
 
 FORMS_ALIVE = 8
@@ -137,15 +158,18 @@ def default_batch_size(compiled: Compiled, steps: int) -> int:
     return max(1, int(min(MEMORY_BUDGET, HEADROOM * available_memory()) // per_sample))
 
 
-def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | None = None, batch_size: int | None = None, raster_sample: int = 0, progress: bool = True) -> Report:
-    """Run every form on x [T, B, ...] and compare them layer by layer (see the module docstring)."""
+def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | None = None, batch_size: int | None = None, raster_sample: int = 0, progress: bool = True, backends: tuple[str, ...] = ()) -> Report:
+    """Run every form on x [T, B, ...] and compare them layer by layer (see the module docstring).
+    `backends` (names from spc.runtime.backends) are other runtimes to check against spc's
+    simulators: integer ones must agree exactly, float ones within the equivalence tolerance."""
+    backends = tuple(b for b in backends if b not in ("sim", "float", "parallel"))  # always run
     report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization)
     batch_size = batch_size or default_batch_size(compiled, x.shape[0])
     starts = range(0, x.shape[1], batch_size)
     for start in tqdm(starts, desc="verifying", unit="batch", disable=not progress or len(starts) == 1):
         end = min(start + batch_size, x.shape[1])
         sample = raster_sample - start if start <= raster_sample < end else None
-        batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample)
+        batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends)
         report.merge(batch.run(model))
     report.explain_end_to_end()
     return report

@@ -1,0 +1,92 @@
+"""`emit_lava`: a compiled model's Lava process network (fixed_pt, one sample) written down as
+`OUT/lava/network.json` + `OUT/lava/weights.npz`, enough to rebuild it without spc's planner.
+
+network.json lists every process (its Lava class, the layer it implements, its latency in Lava
+steps and its constructor arguments in Lava's units), every connection (`proc.port` to
+`proc.port`), how the input is encoded and from which Lava step each recorded layer is read.
+Arrays live in weights.npz under the key given as `{"array": key}`; a sparse matrix as
+`{"sparse": key, "shape": [rows, cols]}` with its COO parts under `key.row`, `key.col`, `key.data`.
+spc's own `Neuron` process carries its neuron as `{"kind": ..., field: value}` records, exactly
+the cells and firing rule of graph.json and docs/integer-spec.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.ir import Record
+from spc.runtime.lava.plan import CLASSES, graph_for, plan_network
+
+FORMAT = "spc-lava"
+FORMAT_VERSION = 1
+CONVENTIONS = (
+    "Loihi2SimCfg(select_tag='fixed_pt'), lava-nc 0.10.0. Time step t of spc is Lava step t + latency "
+    "(from 0): a Dense delivers one step after its input. Run T + latency steps; the source's data is the "
+    "quantized input [size, steps], time last, zeros after T. spc's Neuron adds `offset` (the biases of "
+    "the synapses before it) to its input, idles until its latency and runs `steps` = T steps; a Sink takes "
+    "`steps` = T + latency and the `path` it saves its record to. A recorded value is the sink's record "
+    "from step `from_step` on, plus `offset`."
+)
+
+
+def _plain(value, key: str, arrays: dict):
+    """A JSON value for a plan parameter; arrays go to `arrays` under `key`."""
+    if sparse.issparse(value):
+        coo = value.tocoo()
+        arrays.update({f"{key}.row": coo.row, f"{key}.col": coo.col, f"{key}.data": coo.data})
+        return {"sparse": key, "shape": list(value.shape)}
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"array": key}
+    if isinstance(value, Record):
+        return {"kind": value.kind} | {f.name: _plain(getattr(value, f.name), f"{key}.{f.name}", arrays) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v, f"{key}.{k}", arrays) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
+    """The network.json document and its arrays."""
+    graph = graph_for(compiled, "fixed_pt")
+    plan = plan_network(graph, "fixed_pt")
+    arrays: dict[str, np.ndarray] = {}
+    encode = plan.encode and {"scale": plan.encode.scale, "bits": plan.encode.bits}
+    decode = plan.decode and {"of": plan.decode[0], "scale": _plain(plan.decode[1].scale, "output.scale", arrays)}
+    doc = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "conventions": CONVENTIONS,
+        "input": {"node": graph.input.name, "shape": list(graph.input.op.shape), "quantize": encode},
+        "output": {"node": graph.outputs[0], "dequantize": decode},
+        "latency": plan.depth,
+        "processes": [
+            {"name": p.name, "class": CLASSES[p.kind], "layer": p.layer, "latency": p.depth, "params": _plain(p.params, p.name, arrays)}
+            for p in plan.procs.values()
+        ],
+        "connections": [{"from": f"{c.src}.{c.src_port}", "to": f"{c.dst}.{c.dst_port}"} for c in plan.links],
+        "read": {
+            node: {"sink": probe.sink, "from_step": probe.depth, "offset": _plain(probe.offset, f"{probe.sink}.offset", arrays), "membranes": probe.membranes}
+            for node, probe in plan.probes.items()
+        },
+    }
+    return doc, arrays
+
+
+def emit_lava(compiled: Compiled, directory: str | Path) -> list[Path]:
+    """Write `directory/lava/` (replacing an earlier one); returns the files written."""
+    doc, arrays = describe(compiled)
+
+    def fill(folder: Path) -> None:
+        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
+        np.savez(folder / "weights.npz", **arrays)
+
+    out = write_directory(Path(directory) / "lava", fill, force=True)
+    return [out / "network.json", out / "weights.npz"]

@@ -1,0 +1,88 @@
+"""Every runtime spc can run a compiled model on, by name.
+
+| backend          | form     | runtime                                                   |
+|------------------|----------|-----------------------------------------------------------|
+| sim              | integer  | spc's integer simulator: the golden reference             |
+| float            | float    | spc's float stepwise simulator                            |
+| parallel         | parallel | the parallel form in torch                                |
+| onnx             | integer  | onnxruntime, the whole-sequence (Scan) graph              |
+| onnx-step        | integer  | onnxruntime, the one-step graph driven step by step       |
+| onnx-reference   | integer  | onnx.reference.ReferenceEvaluator, the Scan graph         |
+| onnx-float       | float    | onnxruntime, the float Scan graph                         |
+| lava             | integer  | Lava, Loihi2SimCfg fixed_pt                               |
+| lava-float       | float    | Lava, Loihi2SimCfg floating_pt                            |
+
+ONNX backends read the files `spc compile` wrote, so they need the compiled directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spc.compiler.artifact import Compiled
+from spc.errors import SpcError
+from spc.runtime.recording import Recording
+
+
+@dataclass(frozen=True)
+class Backend:
+    form: str  # "integer", "float" or "parallel": the graph it runs
+    description: str
+
+
+BACKENDS = {
+    "sim": Backend("integer", "spc's integer simulator (golden reference)"),
+    "float": Backend("float", "spc's float stepwise simulator"),
+    "parallel": Backend("parallel", "the parallel form in torch"),
+    "onnx": Backend("integer", "onnxruntime, whole-sequence Scan graph"),
+    "onnx-step": Backend("integer", "onnxruntime, one-step graph"),
+    "onnx-reference": Backend("integer", "onnx.reference.ReferenceEvaluator"),
+    "onnx-float": Backend("float", "onnxruntime, float Scan graph"),
+    "lava": Backend("integer", "Lava fixed_pt"),
+    "lava-float": Backend("float", "Lava floating_pt"),
+}
+
+
+def parse_backends(text: str) -> tuple[str, ...]:
+    names = tuple(b.strip() for b in text.split(",") if b.strip())
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown or not names:
+        raise SpcError(f"--backends {text}", f"names unknown backend(s) {', '.join(unknown) or '(none)'}", f"choose from {', '.join(BACKENDS)} (comma-separated)")
+    return names
+
+
+def _directory(compiled: Compiled, backend: str):
+    if compiled.path is None:
+        raise SpcError(f"backend '{backend}'", "runs the ONNX files of a compiled directory, and this model was not saved", "compile with an output directory (spc compile -o OUT, or spc.compile(..., out)) and run that")
+    files = compiled.manifest.get("targets", {}).get("onnx", {})
+    if "files" not in files:
+        reason = files.get("skipped", "the model was compiled without the onnx target")
+        raise SpcError(f"backend '{backend}'", f"needs the ONNX files, which are missing: {reason}", "recompile with --target onnx, or use --backend sim")
+    return compiled.path
+
+
+def run_backend(name: str, compiled: Compiled, x: np.ndarray, record: str = "all") -> Recording:
+    """Run `compiled` on x [T, B, ...] with the named backend (see the module docstring)."""
+    from spc.runtime.parallel import run_parallel
+    from spc.runtime.sim import run_stepwise
+
+    if name not in BACKENDS:
+        raise SpcError(f"backend '{name}'", "is not available", f"choose one of {', '.join(BACKENDS)}")
+    if BACKENDS[name].form == "integer" and compiled.integer is None:
+        raise SpcError(f"backend '{name}'", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use a float backend")
+    if name == "sim":
+        return run_stepwise(compiled.integer, x, record=record)
+    if name == "float":
+        return run_stepwise(compiled.stepwise, x, record=record)
+    if name == "parallel":
+        return run_parallel(compiled.parallel, x)
+    if name.startswith("onnx"):
+        from spc.runtime.onnx_runner import run_onnx
+
+        graph = "step" if name == "onnx-step" else "seq"
+        return run_onnx(_directory(compiled, name), x, form=BACKENDS[name].form, graph=graph, engine="reference" if name == "onnx-reference" else "ort")
+    from spc.runtime.lava.runner import run_lava
+
+    return run_lava(compiled, x, tag="fixed_pt" if name == "lava" else "floating_pt")

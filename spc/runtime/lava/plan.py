@@ -1,0 +1,347 @@
+"""How a graph becomes a Lava process network: every process, its parameters in Lava's units, the
+connections, and the latency of every process's output. Plain numpy and scipy, no Lava import:
+`build` instantiates a plan, `spc.compiler.emit.lava` writes one down.
+
+Mapping (fixed_pt from the integer graph, floating_pt from the float stepwise graph). The batch is
+folded into the neuron axis, sample-major (spc's `[B, *shape]` order), so one run serves every
+sample: synapse matrices become block-diagonal.
+- `Input`, and the `Quantize` right after it (applied on the host): a stock RingBuffer plays it.
+- `Linear`, `Conv`, `SumPool2d` (and `AvgPool2d`, `BatchNorm` in float graphs): a stock Dense, or a
+  Sparse where the matrix is mostly zeros (an unrolled convolution, a batch fold). The matrix is
+  found by running spc's own synapse kernel on unit vectors. A Dense holds no bias: the biases are
+  carried, through any later synapses, to the next neuron as a constant `offset` it adds.
+- `Reshape` and `Add` are wiring: the flat layout needs no reshape, and an InPort sums its inputs.
+- A neuron is a stock LIF when it is exactly one (`_Planner.lif`), otherwise spc's own `Neuron`.
+- The graph's final `Dequantize` is applied on the host; every recorded node gets a `Sink`.
+
+Integer weights in Lava's units: with mixed signs Lava keeps only even weights in [-256, 254]
+(it drops one LSB), so spc's 8-bit mantissa w is sent as 2w with `weight_exp` -1, exact; weights
+of one sign are sent as they are (Lava keeps [0, 255] or [-255, 0] whole).
+
+Latency: a Dense delivers one Lava step after its input, so every output has a `depth`, the Lava
+step (from 0) at which it carries spc's step 0. A neuron or sink takes the depth of its inputs;
+inputs arriving at different depths (a residual `Add`) are first aligned by identity synapses with
+delays (DelayDense, DelaySparse).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from spc.compiler import ir
+from spc.compiler.artifact import Compiled
+from spc.compiler.cells import Neuron
+from spc.compiler.qcells import NO_LEAK, QLeaky
+from spc.errors import SpcError
+from spc.runtime.synapses import synapse
+
+SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.BatchNorm)
+TAGS = ("fixed_pt", "floating_pt")
+MAX_DELAY = 63  # Lava's fixed-point delayed synapses accept delays 0..63
+DENSE_FILL = 0.25  # a matrix with a larger share of nonzeros becomes a Dense, else a Sparse
+ACCUMULATOR = 2**31  # Dense and Sparse sum in int32
+A_IN = 2**15  # LIF's a_in port is 16 bits wide
+BLOCK = 2**22  # elements per block of unit vectors when reading off a synapse's matrix
+
+
+CLASSES = {
+    "RingBuffer": "lava.proc.io.source.RingBuffer",
+    "Dense": "lava.proc.dense.process.Dense",
+    "Sparse": "lava.proc.sparse.process.Sparse",
+    "DelayDense": "lava.proc.dense.process.DelayDense",
+    "DelaySparse": "lava.proc.sparse.process.DelaySparse",
+    "LIF": "lava.proc.lif.process.LIF",
+    "Neuron": "spc.runtime.lava.processes.neuron.Neuron",
+    "Sink": "spc.runtime.lava.processes.sink.Sink",
+}
+"""The Process class of every kind of `Proc`."""
+
+
+def refuse(layer: str, problem: str, fix: str) -> SpcError:
+    return SpcError(f"target 'lava': layer '{layer}'", problem, fix)
+
+
+@dataclass
+class Proc:
+    """One Lava process: its class (`kind`), the graph node it implements, the depth of its output
+    and its constructor arguments in Lava's units (`weights` always as a scipy CSR matrix)."""
+
+    name: str
+    kind: str  # RingBuffer, Dense, Sparse, DelayDense, DelaySparse, LIF (stock Lava); Neuron, Sink (spc)
+    layer: str
+    depth: int
+    params: dict
+
+
+@dataclass(frozen=True)
+class Link:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+
+@dataclass
+class Probe:
+    """Where a recorded node is read back: its sink, read from Lava step `depth` on, plus `offset`."""
+
+    sink: str
+    depth: int
+    offset: np.ndarray  # per sample, in the node's shape: the biases no process added
+    membranes: bool
+
+
+@dataclass
+class Plan:
+    graph: ir.Graph
+    tag: str
+    batch: int
+    procs: dict[str, Proc] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    probes: dict[str, Probe] = field(default_factory=dict)
+    encode: ir.Quantize | None = None  # applied to the input on the host before the source plays it
+    decode: tuple[str, ir.Dequantize] | None = None  # (its input, op): the graph's output, on the host
+
+    @property
+    def integer(self) -> bool:
+        return self.tag == "fixed_pt"
+
+    @property
+    def depth(self) -> int:
+        """The latency of the deepest recorded node: a run takes this many steps more than T."""
+        return max(p.depth for p in self.probes.values())
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One port's contribution to a node's value, `bound` its largest magnitude."""
+
+    proc: str
+    port: str
+    depth: int
+    bound: float
+    binary: bool
+
+
+def linear_map(op: ir.Op, shape: tuple[int, ...], dtype) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """(M, b) with op(x) = M·x + b on flattened per-step tensors: spc's own kernel applied to zero
+    and to blocks of unit vectors, so the matrix is exactly what the simulator computes with."""
+    if isinstance(op, (ir.Linear, ir.Conv)):
+        linear = op.replace(bias=None)
+    elif isinstance(op, ir.BatchNorm):
+        linear = op.replace(shift=np.zeros_like(op.shift))
+    else:
+        linear = op
+    bias = synapse(op, [np.zeros((1, 1) + shape, dtype)]).reshape(-1)
+    n = math.prod(shape)
+    block = max(1, BLOCK // (n + bias.size))
+    columns = []
+    for start in range(0, n, block):
+        k = min(block, n - start)
+        basis = np.zeros((1, k, n), dtype)
+        basis[0, np.arange(k), start + np.arange(k)] = 1
+        columns.append(sparse.csr_matrix(synapse(linear, [basis.reshape((1, k) + shape)]).reshape(k, -1).T))
+    return sparse.hstack(columns, format="csr"), bias
+
+
+def _message_bits(bound: float) -> int:
+    """Graded-spike payload width that holds ±bound (floats: any positive value means graded)."""
+    return min(32, int(bound).bit_length() + 1) if math.isfinite(bound) else 24
+
+
+class _Planner:
+    def __init__(self, graph: ir.Graph, tag: str, batch: int):
+        self.graph, self.batch = graph, batch
+        self.plan = Plan(graph, tag, batch)
+        self.terms: dict[str, list[_Term]] = {}
+        self.offsets: dict[str, np.ndarray] = {}
+        self.dtype = np.int64 if self.plan.integer else np.float64
+
+    def size(self, name: str) -> int:
+        return math.prod(self.graph.shapes[name])
+
+    def add(self, proc: Proc, inputs: list[_Term], port: str) -> None:
+        self.plan.procs[proc.name] = proc
+        self.plan.links.extend(Link(t.proc, t.port, proc.name, port) for t in inputs)
+
+    def run(self) -> Plan:
+        for node in self.graph.nodes:
+            op = node.op
+            if isinstance(op, ir.Input):
+                self.source(node)
+            elif isinstance(op, ir.Quantize) and node.name in self.terms:
+                pass  # the source plays it
+            elif isinstance(op, SYNAPSES):
+                self.synapse(node)
+            elif isinstance(op, (ir.Reshape, ir.Add)):
+                self.terms[node.name] = [t for i in node.inputs for t in self.terms[i]]
+                self.offsets[node.name] = sum(self.offsets[i] for i in node.inputs)
+            elif isinstance(op, Neuron):
+                self.neuron(node)
+            elif isinstance(op, ir.Dequantize) and node.name in self.graph.outputs:
+                self.plan.decode = (node.inputs[0], op)
+            elif isinstance(op, ir.MaxPool2d):
+                raise refuse(node.name, "max pooling has no Lava synapse: a Dense sums its inputs, it cannot take their maximum", "use average pooling (it becomes a sum over each window, an exact Sparse synapse), or run this model with spc's simulator or ONNX")
+            else:
+                raise refuse(node.name, f"{op.kind} at this place in the graph has no Lava form", "run this model with spc's simulator or ONNX")
+        recorded = [n.name for n in self.graph.neurons()]
+        output = self.plan.decode[0] if self.plan.decode else self.graph.outputs[0]
+        for name in recorded + ([output] if output not in recorded else []):
+            self.probe(name)
+        return self.plan
+
+    def source(self, node: ir.Node) -> None:
+        """The RingBuffer playing the input, or in an integer graph the Quantize of it (on the host)."""
+        self.add(Proc(node.name, "RingBuffer", node.name, 0, {}), [], "")  # its data: the input, at run time
+        played, bound = node, math.inf
+        if self.plan.integer:
+            consumers = self.graph.consumers(node.name)
+            if [type(c.op) for c in consumers] != [ir.Quantize]:
+                raise refuse(node.name, "an integer graph's input must pass through one Quantize, and nothing else may read the float input", "recompile the model")
+            played = consumers[0]
+            self.plan.encode, bound = played.op, 2.0 ** (played.op.bits - 1)
+        self.terms[played.name] = [_Term(node.name, "s_out", 0, bound, False)]
+        self.offsets[played.name] = np.zeros(self.size(node.name), self.dtype)
+
+    def aligned(self, name: str) -> tuple[list[_Term], int]:
+        """The terms of a node, all delayed to the depth of the deepest one."""
+        terms = self.terms[name]
+        depth = max(t.depth for t in terms)
+        return [self.delay(name, t, depth) for t in terms], depth
+
+    def delay(self, name: str, term: _Term, depth: int) -> _Term:
+        lag = depth - term.depth
+        if lag == 0:
+            return term
+        if lag - 1 > MAX_DELAY:
+            raise refuse(name, f"adds inputs whose paths differ by {lag} synaptic layers; Lava's synaptic delays (0..{MAX_DELAY}) cannot align them", "shorten the skip connection, or run this model with spc's simulator or ONNX")
+        proc = f"{term.proc}:delay{lag}"
+        if proc not in self.plan.procs:
+            params = {"weights": sparse.identity(self.batch * self.size(name), self.dtype, format="csr"), "num_message_bits": _message_bits(term.bound)}
+            kind = self.kind(params["weights"])
+            if lag > 1:
+                kind, params["delays"] = f"Delay{kind}", lag - 1
+            self.add(Proc(proc, kind, name, depth, params), [term], "s_in")
+        return _Term(proc, "a_out", depth, term.bound, False)
+
+    def kind(self, weights: sparse.csr_matrix) -> str:
+        return "Dense" if weights.nnz > DENSE_FILL * weights.shape[0] * weights.shape[1] else "Sparse"
+
+    def synapse(self, node: ir.Node) -> None:
+        (src,) = node.inputs
+        terms, depth = self.aligned(src)
+        matrix, bias = linear_map(node.op, self.graph.shapes[src], self.dtype)
+        self.offsets[node.name] = matrix @ self.offsets[src] + bias
+        bound_in = sum(t.bound for t in terms)
+        reach = float(np.asarray(abs(matrix).sum(axis=1)).max(initial=0))
+        bound = reach * bound_in if reach else 0.0
+        folded = sparse.kron(sparse.identity(self.batch, self.dtype), matrix, format="csr")
+        graded = len(terms) > 1 or not terms[0].binary
+        params = {"weights": folded, "num_message_bits": _message_bits(bound_in) if graded else 0}
+        if self.plan.integer:
+            params.update(self.weight_encoding(node.name, matrix, bound))
+        self.add(Proc(node.name, self.kind(folded), node.name, depth + 1, params), terms, "s_in")
+        self.terms[node.name] = [_Term(node.name, "a_out", depth + 1, bound, False)]
+
+    def weight_encoding(self, name: str, matrix: sparse.csr_matrix, bound: float) -> dict:
+        """Integer weights as Lava keeps them exactly: {'weights': scaled, 'weight_exp': e}."""
+        low, high = (int(matrix.min()), int(matrix.max())) if matrix.nnz else (0, 0)
+        mixed = low < 0 < high
+        if (mixed and not -128 <= low <= high <= 127) or not -255 <= low <= high <= 255:
+            raise refuse(name, f"has weights in [{low}, {high}]; Lava's Dense holds 8-bit weights ([-128, 127] with mixed signs, [-255, 255] with one sign)", "compile with 8-bit weights (--weight-bits 8 or fewer)")
+        factor = 2 if mixed else 1
+        if factor * bound >= ACCUMULATOR:
+            raise refuse(name, f"its synaptic sums reach {bound:.0f}; Lava's Dense accumulates {'twice the sum (mixed-sign weights are stored doubled)' if mixed else 'the sum'} in int32", "use fewer input bits (--input-bits) or smaller weights, or run this model with spc's simulator")
+        weights = sparse.kron(sparse.identity(self.batch, np.int64), matrix * factor, format="csr")
+        return {"weights": weights, "weight_exp": -1 if mixed else 0}
+
+    def neuron(self, node: ir.Node) -> None:
+        op, name = node.op, node.name
+        shape = self.graph.shapes[name]
+        terms, depth = self.aligned(node.inputs[0])
+        offset = self.offsets[node.inputs[0]]
+        lif = self.lif(node, terms, offset) if self.plan.integer else None
+        if lif is not None:
+            proc = Proc(name, "LIF", name, depth, lif)
+        else:
+            proc = Proc(name, "Neuron", name, depth, {"neuron": op, "shape": shape, "batch": self.batch, "latency": depth, "offset": offset.reshape(shape)})
+        self.add(proc, terms, "a_in")
+        if op.spiking:
+            bound = 1.0
+        else:
+            bound = float(2 ** (op.cells[-1].width - 1) - 1) if self.plan.integer else math.inf
+        self.terms[name] = [_Term(name, "s_out", depth, bound, op.spiking)]
+        self.offsets[name] = np.zeros(self.size(name), self.dtype)
+
+    def lif(self, node: ir.Node, terms: list[_Term], offset: np.ndarray) -> dict | None:
+        """Stock LIF parameters when the neuron is exactly Lava's fixed-point LIF, else None.
+
+        Lava: u = trunc0(u·(4096 − (du+1)), 12) + (a_in << 6); v = sat24(trunc0(v·(4096 − dv), 12)
+        + u + bias); s = v > vth << 6; v = 0 where s. With du = 4095, u is just a_in << 6, so this is
+        one QLeaky (int12, or no leak: dv = 0) of width 24 with reset to zero, when its input shift
+        s >= 6 moves into the feeding Dense's weight_exp (a_in = x << (s − 6)), the threshold is
+        one of Lava's (θ = vth·64, or θ − 1 for ≥), no bias reaches it (it would charge v while the
+        layer waits for its first input) and a_in fits 16 bits.
+        """
+        op, (src,) = node.op, node.inputs
+        cell, fire = op.cells[-1], op.fire
+        if len(op.cells) != 1 or not isinstance(cell, QLeaky) or cell.width != 24 or cell.shift < 6:
+            return None
+        if fire is None or fire.stochastic or fire.reset != "zero":
+            return None
+        decays, thresholds = np.unique(cell.decay), np.unique(fire.threshold)
+        if decays.size != 1 or thresholds.size != 1:
+            return None
+        if cell.mode == "int12" and decays[0] <= 4095:
+            dv = int(decays[0])
+        elif cell.mode == "shift" and decays[0] == NO_LEAK:
+            dv = 0
+        else:
+            return None
+        edge = int(thresholds[0]) - (0 if fire.strict else 1)  # fires when v > edge
+        if edge % 64 or not 0 <= edge // 64 < 2**17:
+            return None
+        feeder = self.plan.procs.get(src)
+        if feeder is None or feeder.kind not in ("Dense", "Sparse") or [t.proc for t in terms] != [src] or self.graph.consumers(src) != [node] or src in self.graph.outputs or np.any(offset):
+            return None
+        extra = cell.shift - 6
+        if terms[0].bound * 2**extra >= A_IN or feeder.params["weight_exp"] + extra > 7:
+            return None
+        feeder.params["weight_exp"] += extra
+        size = self.batch * self.size(node.name)
+        return {"shape": (size,), "du": 4095, "dv": dv, "vth": edge // 64, "bias_mant": 0, "bias_exp": 0}
+
+    def probe(self, name: str) -> None:
+        terms, depth = self.aligned(name)
+        proc = self.plan.procs.get(name)
+        membranes = proc is not None and proc.kind == "Neuron"
+        sink = Proc(f"{name}:sink", "Sink", name, depth, {"size": self.batch * self.size(name), "membranes": membranes})
+        self.add(sink, terms, "s_in")
+        if membranes:
+            self.plan.links.append(Link(name, "v_out", sink.name, "v_in"))
+        self.plan.probes[name] = Probe(sink.name, depth, self.offsets[name].reshape(self.graph.shapes[name]), membranes)
+
+
+def plan_network(graph: ir.Graph, tag: str = "fixed_pt", batch: int = 1) -> Plan:
+    """The process network running `graph` for `batch` samples at once with Lava's `tag` models:
+    the integer graph for fixed_pt, the float stepwise graph for floating_pt."""
+    if tag not in TAGS:
+        raise SpcError(f"Lava tag '{tag}'", "is not one spc provides ProcessModels for", f"choose one of {', '.join(TAGS)}")
+    integer = any(n.op.cells[0].integer for n in graph.neurons())
+    if integer != (tag == "fixed_pt") and graph.neurons():
+        form = "integer" if integer else "float"
+        raise SpcError(f"target 'lava' ({tag})", f"was given the {form} graph", "run fixed_pt on the integer graph (compiled.integer) and floating_pt on the float stepwise graph (compiled.stepwise)")
+    return _Planner(graph, tag, batch).run()
+
+
+def graph_for(compiled: Compiled, tag: str) -> ir.Graph:
+    """The graph a tag runs: the integer graph for fixed_pt, the float stepwise graph otherwise."""
+    if tag != "fixed_pt":
+        return compiled.stepwise
+    if compiled.integer is None:
+        raise SpcError("target 'lava' (fixed_pt)", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use tag 'floating_pt'")
+    return compiled.integer
