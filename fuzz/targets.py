@@ -27,6 +27,9 @@ def seed_artifact(directory: Path) -> Path:
     model = nn.Sequential(nn.Linear(4, 6), spc.SlidingPSN(k=2), nn.Linear(6, 6), spc.MaskedPSN(k=2, T=5, lambda_init=1.0), nn.Linear(6, 2), spc.LI())
     x = (np.random.default_rng(0).random((5, 3, 4)) < 0.5).astype(np.float32)
     spc.compile(model, x, directory / "seed", calib=x)
+    lif = nn.Sequential(nn.Linear(4, 6), spc.LIF(tau=2.0), nn.Linear(6, 2), spc.LI())
+    spc.compile(lif, x, directory / "seed_nir", calib=x, targets=("nir",))
+    (directory / "seed" / "model.nir").write_bytes((directory / "seed_nir" / "model.nir").read_bytes())
     return directory / "seed"
 
 
@@ -41,6 +44,16 @@ def npy(data: bytes, graph) -> None:
     try:
         x = load_array(directory / "x.npy", "input")
         check_input(graph, x)
+    finally:
+        shutil.rmtree(directory)
+
+
+def nir_file(data: bytes) -> None:
+    from spc.frontends.nir import from_nir
+
+    directory = _scratch(data, "model.nir")
+    try:
+        from_nir(directory / "model.nir")
     finally:
         shutil.rmtree(directory)
 

@@ -37,9 +37,36 @@ def _example_tensor(example) -> torch.Tensor:
     return torch.zeros(shape)
 
 
+NIR_STEPS = 64
+"""Sequence length assumed for a NIR model when no example shape is given (calibration only)."""
+
+
+def trace(model, example) -> tuple[Graph, tuple[int, ...], str]:
+    """The parallel-form graph of a torch module (traced on the example input) or of a .nir file,
+    with the example shape [T, B, ...] and a name for the source."""
+    if isinstance(model, (str, Path)):
+        from spc.frontends.nir import from_nir
+
+        path = Path(model)
+        if path.suffix != ".nir":
+            raise SpcError(f"model {path}", "is neither a torch.nn.Module nor a .nir file", "pass a module, or the path of a NIR graph ending in .nir")
+        graph = from_nir(path)
+        shape = tuple(graph.input.op.shape)
+        if example is None:
+            return graph, (NIR_STEPS, 1) + shape, path.name
+        given = tuple(_example_tensor(example).shape)
+        if given[2:] != shape:
+            raise SpcError("input shape", f"{given} does not match the NIR graph's input {shape}", f"pass --input-shape T,B,{','.join(map(str, shape))}, or leave it out")
+        return graph, given, path.name
+    if example is None:
+        raise SpcError("input shape", "is needed to trace a torch model", "pass --input-shape T,B,features... (Python: an example input or shape)")
+    x = _example_tensor(example)
+    return from_torch(model, x), tuple(x.shape), type(model).__name__
+
+
 def compile(
-    model: torch.nn.Module,
-    example,
+    model: torch.nn.Module | str | Path,
+    example=None,
     out: str | Path | None = None,
     *,
     drop_future: bool = False,
@@ -49,7 +76,8 @@ def compile(
     targets: tuple[str, ...] | None = None,
     **quantization,
 ) -> Compiled:
-    """Trace `model` on an example input (a tensor, an array, or a shape [T, B, ...]), check it,
+    """Trace `model` (a torch module, or the path of a .nir file) on an example input (a tensor, an
+    array, or a shape [T, B, ...]; optional for NIR), check it,
     lower it to stepwise form, quantize it (unless `integer=False`) and, with `out`, write the
     compiled directory atomically, with the files of `targets` ('onnx', 'nir', 'lava'; None: every
     target that can express the model, the others skipped with the reason in the manifest).
@@ -60,8 +88,7 @@ def compile(
     weight_bits=8, input_bits=8, per_channel=False."""
     options = QuantOptions(**quantization)
     options.check()
-    x = _example_tensor(example)
-    traced = from_torch(model, x)
+    traced, example_shape, source = trace(model, example)
     parallel, approximations = check_causality(traced, drop_future)
     stepwise = lower(fold_batchnorm(parallel))
     integer_graph, report = None, None
@@ -69,15 +96,15 @@ def compile(
         subject = "calibration data"
         if isinstance(calib, (str, Path)):
             subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
-        cal = calibrate(stepwise, calib, x.shape[0], subject)
+        cal = calibrate(stepwise, calib, example_shape[0], subject)
         integer_graph, report = quantize(stepwise, cal, options)
         report["warnings"] = _check_quantization(integer_graph, report, cal)
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "spc_version": __import__("spc").__version__,
-        "model": type(model).__name__,
-        "example_input_shape": list(x.shape),
+        "model": source,
+        "example_input_shape": list(example_shape),
         "time_steps": stepwise.time_steps,
         "options": {"drop_future": drop_future, "integer": integer, **(report["options"] if report else {})},
         "approximations": [a.to_json() for a in approximations],

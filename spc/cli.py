@@ -35,7 +35,14 @@ def cmd_compile(args) -> int:
 
     from spc.compiler.summary import summary_table
 
-    model = load_model(args.model, args.weights)
+    if args.model.endswith(".nir"):
+        if args.weights:
+            raise SpcError("--weights", "does not apply to a NIR model (its weights are in the file)", "leave --weights out")
+        model = args.model
+    else:
+        if args.input_shape is None:
+            raise SpcError("--input-shape", "is needed to trace a torch model", "pass --input-shape T,B,features..., e.g. 16,1,64")
+        model = load_model(args.model, args.weights)
     from spc.compiler.emit import parse_targets
 
     targets = None if args.target == "all" else parse_targets(args.target)
@@ -123,9 +130,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="trace, check and lower a model into a compiled directory")
-    c.add_argument("model", help="path/to/file.py:factory, a function returning the torch.nn.Module")
+    c.add_argument("model", help="path/to/file.py:factory (a function returning the torch.nn.Module), or path/to/graph.nir")
     c.add_argument("-o", "--output", required=True, help="output directory")
-    c.add_argument("--input-shape", required=True, type=_shape, help="time-major example input shape T,B,features... (e.g. 16,1,64)")
+    c.add_argument("--input-shape", type=_shape, help="time-major example input shape T,B,features... (e.g. 16,1,64); optional for a .nir model")
     c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
     c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")

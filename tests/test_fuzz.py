@@ -114,3 +114,14 @@ def test_regression_zip_member_of_an_unknown_zip_version(seed):
     data[central + 6] = 145  # "version needed to extract": 14.5
     with pytest.raises(SpcError, match="cannot be read"):
         targets.graph_directory(seed, weights=bytes(data))
+
+
+def test_nir_reader_on_corrupted_files(seed):
+    valid = (seed / "model.nir").read_bytes()
+
+    @FUZZ
+    @given(data=st.one_of(_flips(valid), st.binary(max_size=128)))
+    def run(data):
+        _clean(lambda: targets.nir_file(data))
+
+    run()

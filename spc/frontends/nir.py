@@ -67,10 +67,13 @@ def _read(path: Path) -> nir.NIRGraph:
         raise SpcError(subject, "is not a file", "give the path of a .nir file")
     if not h5py.is_hdf5(path):
         raise SpcError(subject, "is not an HDF5 file, so not a NIR graph", "give a file written by nir.write")
-    with h5py.File(path, "r") as f:
-        kind = f.get("node/type")
-        kind = kind[()] if isinstance(kind, h5py.Dataset) else None
-        kind = kind.decode() if isinstance(kind, bytes) else kind
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.get("node/type")
+            kind = kind[()] if isinstance(kind, h5py.Dataset) else None
+            kind = kind.decode() if isinstance(kind, bytes) else kind
+    except READ_ERRORS as e:
+        raise SpcError(subject, f"is a damaged HDF5 file ({type(e).__name__}: {e})", "write it again with nir.write") from None
     if kind is None:
         raise SpcError(subject, "is an HDF5 file without a NIR node in it (no node/type)", "give a file written by nir.write")
     if kind != "NIRGraph":
