@@ -110,6 +110,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--samples", type=int, default=None, help="use only this many digits (a quick run)")
     parser.add_argument("--qat-epochs", type=int, default=3, help="epochs of the quantization-aware fine-tune")
+    parser.add_argument("--backends", default="onnx,lava", help="runtimes to verify against spc's simulators (comma-separated; '' for none)")
     args = parser.parse_args(argv)
 
     x_train, y_train, x_test, y_test = load_data(args.samples)
@@ -122,7 +123,9 @@ def main(argv=None) -> int:
         np.save(out.parent / f"{name}.npy", array)
     print(f"compiled to {out}")
 
-    report = spc.verify(compiled, x_test, model=model, labels=y_test)
+    for target, entry in compiled.manifest["targets"].items():
+        print(f"target {target}: " + (", ".join(entry["files"]) if "files" in entry else f"skipped ({entry['skipped'].splitlines()[0]})"))
+    report = spc.verify(compiled, x_test, model=model, labels=y_test, backends=args.backends.split(",") if args.backends else ())
     print(report.table())
 
     print("\ninteger accuracy by decay form (test set):")
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
     from spc.text_table import render
 
     print(render(("decay", "model", "float", "integer", "integer − float"), [(d, m, f"{100 * a['stepwise-float']:.2f}%", f"{100 * a['integer']:.2f}%", f"{100 * (a['integer'] - a['stepwise-float']):+.2f} pp") for d, m, a in rows]))
-    print(f"\nreproduce with the CLI:\n  spc verify {out} --input {out.parent / 'digits_test_x.npy'} --labels {out.parent / 'digits_test_y.npy'}")
+    print(f"\nreproduce with the CLI:\n  spc verify {out} --input {out.parent / 'digits_test_x.npy'} --labels {out.parent / 'digits_test_y.npy'} --backends sim,onnx,lava --report {out.parent / 'digits_report.html'}")
     return 0 if report.passed else 1
 
 
