@@ -6,8 +6,11 @@ the non-spiking leaky readout LI. Semantics follow SpikingJelly's IFNode / LIFNo
 
 In the IR the membrane is measured from v_reset (w = v − v_reset), which turns every one of them into
 `w ← decay·w + gain·x` with zero initial state, threshold `v_threshold − v_reset` and reset to zero:
-one `Leaky` cell and a `Fire`. These neurons have no parallel form; their "parallel" run is the
-same recurrence unrolled in torch (backpropagation through time when training).
+one `Leaky` cell and a `Fire`. The reset leaves IF and LIF no parallel form: they train as the
+recurrence itself, fused with its firing rule and hand-written backpropagation through time in a
+native CPU kernel (`kernels.fused.lif`), or unrolled in torch where that is unavailable (CUDA, no C
+compiler, per-channel parameters). LI has no reset: it is a linear exponential filter
+(`kernels.filters.chain`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 from spc.compiler.cells import Fire, Leaky, Neuron
 from spc.compiler.ir import layer_error
 from spc.frontends.torch.firing import channel_tensor, fire
+from spc.frontends.torch.kernels import filters, fused, native
 from spc.frontends.torch.neurons.base import ParallelNeuronOp
 
 
@@ -44,6 +48,25 @@ def leaky_recurrence(x: torch.Tensor, decay, gain, threshold=None, reset: str = 
     return torch.stack(membranes), (torch.stack(spikes) if spikes else None)
 
 
+def integrate_and_fire(x: torch.Tensor, decay: float, gain: float, threshold: float, reset: str, alpha: float = 2.0):
+    """(membrane before reset, spikes) of `leaky_recurrence` with scalar parameters: the native
+    kernel where usable (it keeps the membrane for the backward pass), else the unrolled loop."""
+    if native.usable(x):
+        filters.taken("lif", "native")
+        return fused.lif(x, decay, gain, threshold, reset, alpha)
+    filters.taken("lif", "loop")
+    return leaky_recurrence(x, decay, gain, threshold, reset, alpha)
+
+
+def leaky_readout(x: torch.Tensor, decay, gain) -> torch.Tensor:
+    """The membrane of `v ← decay·v + gain·x`: one leaky stage of `filters.chain` for scalar
+    parameters, the unrolled loop for per-channel ones."""
+    if np.size(decay) == 1 and np.size(gain) == 1:
+        return filters.chain(x, (float(np.squeeze(decay)),), (float(np.squeeze(gain)),))
+    filters.taken("chain", "loop")
+    return leaky_recurrence(x, channel_tensor(decay, x), channel_tensor(gain, x))[0]
+
+
 def _decay_gain(tau: float, decay_input: bool) -> tuple[float, float]:
     if not tau >= 1.0:
         raise ValueError(f"tau must be >= 1 (a decay 1 − 1/tau in [0, 1)), got {tau}")
@@ -65,6 +88,8 @@ class LIFOp(ParallelNeuronOp, kind="LIF"):
             raise layer_error(name, f"LIF reset '{self.reset}' must be 'zero' or 'subtract'")
 
     def parallel(self, x):
+        if self.decay.size == self.gain.size == self.threshold.size == 1:
+            return integrate_and_fire(x, float(self.decay[0]), float(self.gain[0]), float(self.threshold[0]), self.reset)
         d, g, th = (channel_tensor(a, x) for a in (self.decay, self.gain, self.threshold))
         return leaky_recurrence(x, d, g, th, self.reset)
 
@@ -84,7 +109,7 @@ class LIOp(ParallelNeuronOp, kind="LI"):
         self.lower().check(name, shape)
 
     def parallel(self, x):
-        h, _ = leaky_recurrence(x, channel_tensor(self.decay, x), channel_tensor(self.gain, x))
+        h = leaky_readout(x, self.decay, self.gain)
         return h, h
 
     def lower(self):
@@ -99,7 +124,7 @@ class _IntegrateAndFire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         threshold, reset = reset_convention(self.v_threshold, self.v_reset)
-        return leaky_recurrence(x, self.decay, self.gain, threshold, reset, self.alpha)[1]
+        return integrate_and_fire(x, self.decay, self.gain, threshold, reset, self.alpha)[1]
 
     def to_op(self) -> LIFOp:
         return lif_op(self.decay, self.gain, self.v_threshold, self.v_reset)
@@ -135,7 +160,7 @@ class LI(nn.Module):
         self.tau, self.decay_input = tau, decay_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return leaky_recurrence(x, self.decay, self.gain)[0]
+        return leaky_readout(x, self.decay, self.gain)
 
     def to_op(self) -> LIOp:
         return LIOp(decay=np.asarray([self.decay]), gain=np.asarray([self.gain]))

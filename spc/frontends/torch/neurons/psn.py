@@ -9,6 +9,10 @@ the threshold). Parameters, their names and shapes are SpikingJelly's, so its ch
 
 Lowering: a causal T×T kernel becomes a `StepIndexed` cell (k−1 inputs of state, valid for t < T);
 the sliding kernel becomes a `DelayLine` (valid for any length). Both fire `h >= 0`.
+
+Training forms (`spc.frontends.torch.kernels`): the sliding kernel is a fused FIR + firing kernel,
+O(T·k); a masked PSN whose band is narrow enough (λ >= 1) runs as chunked band GEMMs, O(T·k); a full
+PSN, and a masked PSN that is still dense (λ < 1), is the T×T product (that is the model).
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spc.compiler.cells import DelayLine, Fire, Neuron, StepIndexed
 from spc.compiler.ir import finite, layer_error
-from spc.frontends.torch.firing import fire
+from spc.frontends.torch.firing import Spikes, fire
+from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons.base import ParallelNeuronOp, to_numpy
 
 _FIRE_AT_ZERO = Fire(threshold=np.zeros(1))
@@ -48,17 +52,13 @@ def band_width(weight: np.ndarray) -> int:
 
 def time_matrix_membrane(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """h = W x + b along time for x [T, B, ...], W [T', T'] with T <= T' when W is causal."""
-    steps = x.shape[0]
-    w = weight[:steps, :steps]
-    return torch.addmm(bias[:steps].view(steps, 1), w, x.reshape(steps, -1)).view(x.shape)
+    return filters.time_matrix(x, weight, bias)
 
 
-def sliding_membrane(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """h[t] = Σ_i w_i x[t−k+1+i] + b, zeros before t = 0, as one depthwise convolution over time."""
-    steps, k = x.shape[0], weight.shape[0]
-    seq = x.reshape(steps, -1).t().unsqueeze(1)  # [M, 1, T]
-    h = F.conv1d(F.pad(seq, (k - 1, 0)), weight.view(1, 1, k)) + bias
-    return h.squeeze(1).t().reshape(x.shape)
+def sliding_membrane(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
+    """h[t] = Σ_i w_i x[t−k+1+i] + b, zeros before t = 0 (`filters.fir`: native, band GEMMs or FFT
+    by k, see its dispatch rule)."""
+    return filters.fir(x, weight, torch.as_tensor(bias, dtype=x.dtype, device=x.device))
 
 
 def _check_time_matrix(name: str, weight: np.ndarray, bias: np.ndarray) -> None:
@@ -97,10 +97,14 @@ class _TimeMatrixOp(ParallelNeuronOp):
         """The causal approximation: the same kernel without its upper triangle."""
         return PSNOp(weight=np.tril(self.effective_weight()), bias=self.bias)
 
+    def band(self) -> int | None:
+        """The band width the kernel is known to have without reading it (None: dense)."""
+        return None
+
     def parallel(self, x):
         w = torch.as_tensor(self.effective_weight(), dtype=x.dtype, device=x.device)
         b = torch.as_tensor(self.bias, dtype=x.dtype, device=x.device)
-        h = time_matrix_membrane(x, w, b)
+        h = filters.time_matrix(x, w, b, self.band())
         return h, fire(h, 0.0)
 
     def lower(self):
@@ -132,6 +136,9 @@ class MaskedPSNOp(_TimeMatrixOp, kind="MaskedPSN"):
         if self.lam >= 1.0:
             return self.weight * mask
         return (self.lam * mask + (1.0 - self.lam)) * self.weight
+
+    def band(self):
+        return self.k if self.lam >= 1.0 else None
 
     def check(self, name, shape):
         super().check(name, shape)
@@ -174,12 +181,14 @@ class _TimeMatrixNeuron(nn.Module):
     def _effective_weight(self) -> torch.Tensor:
         return self.weight
 
+    def _band(self) -> int | None:
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [T, B, ...] time-major. Returns spikes of the same shape."""
         if x.shape[0] != self.T:
             raise ValueError(f"{type(self).__name__} is defined for T={self.T} steps, got an input with {x.shape[0]}")
-        h = time_matrix_membrane(x, self._effective_weight(), self.bias.view(-1))
-        return fire(h, 0.0, alpha=self.alpha)
+        return filters.time_matrix(x, self._effective_weight(), self.bias.view(-1), self._band(), Spikes(0.0, self.alpha))
 
 
 class PSN(_TimeMatrixNeuron):
@@ -216,6 +225,9 @@ class MaskedPSN(_TimeMatrixNeuron):
     def lambda_(self, value: float):
         self._lambda_.fill_(value)
 
+    def _band(self):
+        return self.k if self._lambda_ >= 1.0 else None
+
     def _effective_weight(self):
         lam = self._lambda_
         if lam >= 1.0:
@@ -246,7 +258,7 @@ class SlidingPSN(nn.Module):
         self.bias = nn.Parameter(torch.as_tensor(-1.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fire(sliding_membrane(x, self.weight, self.bias), 0.0, alpha=self.alpha)
+        return filters.fir(x, self.weight, self.bias, Spikes(0.0, self.alpha))
 
     def to_op(self) -> SlidingPSNOp:
         return sliding_psn_op(self)

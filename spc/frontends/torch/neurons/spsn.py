@@ -4,9 +4,10 @@ Two cascaded exponentials with fixed decays α = exp(−dt/τ_syn), β = exp(−
 
     syn[t] = α·syn[t−1] + x[t];   mem[t] = β·mem[t−1] + (1−β)·syn[t]
 
-computed in parallel as one causal convolution with the cascade's impulse response (by FFT), and
-lowered to two `Leaky` cells. Firing: deterministic `mem > θ`, or seeded Bernoulli `u < σ(mem − θ)`
-with counter-based uniforms, so the parallel and stepwise forms draw the same numbers.
+trained as that chain of two leaky stages (`kernels.filters.chain`: a fused native kernel on the
+CPU, a chunked scan of GEMMs elsewhere; O(T) either way) and lowered to two `Leaky` cells.
+Firing: deterministic `mem > θ`, or seeded Bernoulli `u < σ(mem − θ)` with counter-based
+uniforms, so the parallel and stepwise forms draw the same numbers.
 """
 
 from __future__ import annotations
@@ -20,33 +21,14 @@ from torch import nn
 
 from spc.compiler.cells import Fire, Leaky, Neuron
 from spc.compiler.ir import layer_error
-from spc.frontends.torch.firing import fire
+from spc.frontends.torch.firing import Spikes, fire
+from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons.base import ParallelNeuronOp
 
 
-def cascade_kernel(alpha: float, beta: float, steps: int) -> np.ndarray:
-    """Impulse response of syn -> mem, K[n] = (1−β) Σ_{m<=n} α^m β^(n−m), in float64."""
-    kernel = np.empty(steps)
-    syn = mem = 0.0
-    for n in range(steps):
-        syn = alpha * syn + (1.0 if n == 0 else 0.0)
-        mem = beta * mem + (1.0 - beta) * syn
-        kernel[n] = mem
-    return kernel
-
-
-def causal_fft_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """y[t] = Σ_{n<=t} K[n] x[t−n] along dim 0 of x [T, ...], by FFT of length 2T."""
-    steps = x.shape[0]
-    n = 2 * steps
-    shape = (steps,) + (1,) * (x.dim() - 1)
-    spectrum = torch.fft.rfft(x, n=n, dim=0) * torch.fft.rfft(kernel.view(shape), n=n, dim=0)
-    return torch.fft.irfft(spectrum, n=n, dim=0)[:steps]
-
-
 def spsn_membrane(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    kernel = torch.from_numpy(cascade_kernel(alpha, beta, x.shape[0])).to(device=x.device, dtype=x.dtype)
-    return causal_fft_conv(x, kernel)
+    """mem[t] of the cascade for x [T, ...] time-major (zero initial state)."""
+    return filters.chain(x, (alpha, beta), (1.0, 1.0 - beta))
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +73,10 @@ class SPSN(nn.Module):
         self.seed = seed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.stochastic:  # fused: the membrane never leaves the kernel
+            return filters.chain(x, (self.alpha, self.beta), (1.0, 1.0 - self.beta), Spikes(self.threshold, strict=True))
         h = spsn_membrane(x, self.alpha, self.beta)
-        return fire(h, self.threshold, strict=True, stochastic=self.stochastic, seed=self.seed)
+        return fire(h, self.threshold, strict=True, stochastic=True, seed=self.seed)
 
     def to_op(self) -> SPSNOp:
         return SPSNOp(alpha=self.alpha, beta=self.beta, threshold=self.threshold, stochastic=self.stochastic, seed=self.seed)
