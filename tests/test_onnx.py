@@ -16,7 +16,7 @@ from torch import nn
 import spc
 from spc.compiler import ir
 from spc.compiler.artifact import Compiled
-from spc.compiler.cells import DelayLine, Fire, Leaky, Neuron, StepIndexed
+from spc.compiler.cells import DelayLine, Fire, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed
 from spc.compiler.emit.onnx import FILES, OPSET, emit_onnx, onnx_models
 from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QFire, QLeaky
 from spc.compiler.serialize import save_graph
@@ -226,21 +226,26 @@ def test_models_pass_the_checker_and_document_their_state(tmp_path):
 # --- hand-built graphs: every integer cell parameter the compiler may produce, and more ----------
 
 
-@st.composite
-def integer_graphs(draw):
-    """test_integer_cells' random integer neurons (every cell, parameter and firing rule, inputs up
-    to saturation), sometimes with the widest state, behind a Quantize; a spiking one feeds a Linear
-    and a readout."""
-    neuron, x = draw(integer_neurons())
-    if draw(st.booleans()):
-        neuron = neuron.replace(cells=tuple(cell.replace(width=32) for cell in neuron.cells))
+def graph_around(draw, neuron: Neuron, x: np.ndarray, width: int):
+    """The integer neuron behind a Quantize (24 bits, scale 1); a spiking one feeds a Linear and a
+    readout of `width` bits. Returns the graph and x in float64."""
     channels = x.shape[2]
     nodes = [ir.Node("input", ir.Input((channels,))), ir.Node("input:quantize", ir.Quantize(scale=1.0, bits=24), ("input",)), ir.Node("n", neuron, ("input:quantize",))]
     if neuron.spiking:
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-        readout = Neuron(cells=(QLeaky(mode="int12", decay=np.array([300]), shift=0, width=neuron.cells[-1].width),))
+        readout = Neuron(cells=(QLeaky(mode="int12", decay=np.array([300]), shift=0, width=width),))
         nodes += [ir.Node("fc", ir.Linear(rng.integers(-127, 128, (2, channels)).astype(np.int8), rng.integers(-99, 100, 2)), ("n",)), ir.Node("out", readout, ("fc",))]
     return ir.Graph(tuple(nodes), (nodes[-1].name,)), x.astype(np.float64)
+
+
+@st.composite
+def integer_graphs(draw):
+    """test_integer_cells' random integer neurons (every cell, parameter and firing rule, inputs up
+    to saturation), sometimes with the widest state, in `graph_around`."""
+    neuron, x = draw(integer_neurons())
+    if draw(st.booleans()):
+        neuron = neuron.replace(cells=tuple(cell.replace(width=32) for cell in neuron.cells))
+    return graph_around(draw, neuron, x, neuron.cells[-1].width)
 
 
 @given(integer_graphs())
@@ -269,20 +274,32 @@ def test_integer_threshold_ties_and_reset_saturation(tmp_path):
     assert ref.membranes["sub"][:3, 0, 0].tolist() == [1, -98, -126] and ref.saturations["sub"] > 0
 
 
+FLOAT_CELLS = ["leaky", "delay", "indexed", "sigmoid", "gate", "gated", "resonator"]
+
+
 @st.composite
 def float_graphs(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     channels, steps = draw(st.integers(1, 3)), draw(st.integers(1, 8))
-    kinds = draw(st.lists(st.sampled_from(["leaky", "delay", "indexed"]), max_size=2)) + [draw(st.sampled_from(["leaky", "delay", "indexed"]))]
+    kinds = draw(st.lists(st.sampled_from(FLOAT_CELLS), max_size=2)) + [draw(st.sampled_from(FLOAT_CELLS))]
     cells = []
     for kind in kinds:
         if kind == "leaky":
             cells.append(Leaky(decay=rng.uniform(0, 1, channels), gain=rng.uniform(-2, 2, channels)))
         elif kind == "delay":
             cells.append(DelayLine(taps=rng.normal(size=(channels, int(rng.integers(1, 4)))), bias=rng.normal(size=channels), dilation=int(rng.integers(1, 4))))
-        else:
+        elif kind == "indexed":
             k = int(rng.integers(1, 4))
             cells.append(StepIndexed(weights=rng.normal(size=(steps, k)), bias=rng.normal(size=steps)))
+        elif kind == "sigmoid":
+            cells.append(Sigmoid(gain=rng.uniform(-2, 2, channels)))
+        elif kind == "gate":
+            cells.append(Gate(gain=rng.uniform(-2, 2, channels), stochastic=draw(st.booleans()), seed=int(rng.integers(0, 2**32))))
+        elif kind == "gated":  # gate inputs far beyond ±709 too, where exp(−z) overflows
+            cells.append(Gated(taps=rng.normal(size=(channels, int(rng.integers(1, 4)))) * draw(st.sampled_from([1, 1e3])), bias=rng.normal(size=channels)))
+        else:
+            angle, magnitude = rng.uniform(-np.pi, np.pi, channels), rng.uniform(0.5, 1, channels)
+            cells.append(Resonator(decay_re=magnitude * np.cos(angle), decay_im=magnitude * np.sin(angle), gain=rng.uniform(-2, 2, channels)))
     reset = draw(st.sampled_from(["none", "zero", "subtract"])) if kind == "leaky" else "none"
     fire = Fire(threshold=rng.uniform(-0.5, 1.5, channels), strict=draw(st.booleans()), reset=reset, stochastic=draw(st.booleans()), seed=int(rng.integers(0, 2**32)))
     nodes = (ir.Node("input", ir.Input((channels,))), ir.Node("n", Neuron(cells=tuple(cells), fire=fire), ("input",)))

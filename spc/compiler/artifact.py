@@ -23,6 +23,7 @@ from typing import Callable
 from spc.compiler.ir import Graph
 from spc.compiler.serialize import load_graph, save_graph
 from spc.errors import SpcError
+from spc.files import read_json
 
 FORMAT = "spc-artifact"
 FORMAT_VERSION = 1
@@ -59,18 +60,6 @@ def _write_json(path: Path, doc: dict) -> None:
     path.write_text(json.dumps(doc, indent=1) + "\n")  # insertion order: graph order, deterministic
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise SpcError(str(path), "does not exist", "recompile the model")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SpcError(str(path), f"is not valid JSON ({e})", "recompile the model") from None
-    if not isinstance(doc, dict):
-        raise SpcError(str(path), "does not hold a JSON object", "recompile the model")
-    return doc
-
-
 def load(path: str | Path) -> Compiled:
     path = Path(path)
     manifest_path = path / "manifest.json"
@@ -78,14 +67,14 @@ def load(path: str | Path) -> Compiled:
         raise SpcError(str(path), "is not a directory", "give the output directory of `spc compile`")
     if not manifest_path.is_file():
         raise SpcError(str(path), "has no manifest.json, so it is not a compiled spc model", "give the output directory of `spc compile`")
-    manifest = _read_json(manifest_path)
+    manifest = read_json(manifest_path)
     if manifest.get("format") != FORMAT:
         raise SpcError(str(manifest_path), "is not an spc manifest", "recompile the model")
     if manifest.get("version") != FORMAT_VERSION:
         raise SpcError(str(manifest_path), f"has format version {manifest.get('version')}; this spc reads {FORMAT_VERSION}", "recompile the model with this spc")
     integer, quantization = None, None
     if (path / "integer").exists():
-        integer, quantization = load_graph(path / "integer"), _read_json(path / "quantization.json")
+        integer, quantization = load_graph(path / "integer"), read_json(path / "quantization.json")
     return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization, path)
 
 

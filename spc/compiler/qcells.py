@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spc.compiler.cells import RESETS, Cell
+from spc.compiler.cells import TimeIndexedCell, RESETS, Cell, KernelCell, check_kernel
 from spc.compiler.ir import Record, channel_params, layer_error
 
 DECAY_MODES = ("int12", "shift")
 NO_LEAK = -1
 """In the 'shift' decay mode, n = NO_LEAK means no decay at all (v <- v)."""
 LUT_SIZE = 1024
+"""Entries of every lookup table (σ for stochastic firing, QSigmoid, QGate, QGated's decays)."""
+RESONATOR_BITS = 16
+"""Fractional bits of QResonator's rotation coefficients."""
 
 
 def _integers(name: str, what: str, values: np.ndarray) -> None:
@@ -35,6 +38,12 @@ def _fits(name: str, what: str, values: np.ndarray, width: int) -> None:
         raise layer_error(name, f"{what} reaches {int(np.abs(values).max())}, which does not fit the {width}-bit state (limit {limit})", "give the layer a wider state (--width) or smaller weights")
 
 
+def _integer_kernel(name: str, kind: str, taps: np.ndarray, bias: np.ndarray, shape: tuple[int, ...]) -> None:
+    check_kernel(name, kind, taps, bias, shape)
+    _integers(name, "taps", taps)
+    _integers(name, "bias", bias)
+
+
 @dataclass(frozen=True, eq=False)
 class QLeaky(Cell):
     """Integer leaky integrator with unit gain (docs/integer-spec.md)."""
@@ -45,6 +54,7 @@ class QLeaky(Cell):
     width: int = 24
     resettable = True
     integer = True
+    state_size = 1
 
     def check(self, name, shape):
         channel_params(name, "decay", self.decay, shape)
@@ -55,31 +65,25 @@ class QLeaky(Cell):
         low, high = (0, 4096) if self.mode == "int12" else (NO_LEAK, 62)
         if self.decay.min() < low or self.decay.max() > high:
             raise layer_error(name, f"{self.mode} decay values must lie in [{low}, {high}], got {self.decay.min()}..{self.decay.max()}")
-        if not -32 <= self.shift <= 32:
-            raise layer_error(name, f"input shift {self.shift} is outside -32..32")
+        _shift(name, self.shift)
 
 
 @dataclass(frozen=True, eq=False)
-class QDelayLine(Cell):
+class QDelayLine(KernelCell):
     """Integer FIR delay line (docs/integer-spec.md)."""
 
     integer = True
+
+    @property
+    def state_size(self) -> int:
+        return (self.order - 1) * self.dilation
     taps: np.ndarray  # [C or 1, k] integers
     bias: np.ndarray  # [C] or [1]
     dilation: int = 1
     width: int = 24
 
-    @property
-    def order(self) -> int:
-        return self.taps.shape[1]
-
     def check(self, name, shape):
-        if self.taps.ndim != 2 or self.taps.shape[1] < 1:
-            raise layer_error(name, f"QDelayLine taps have shape {self.taps.shape}; expected [channels, k]")
-        channel_params(name, "taps", self.taps[:, 0], shape)
-        channel_params(name, "bias", self.bias, shape)
-        for what, values in (("taps", self.taps), ("bias", self.bias)):
-            _integers(name, what, values)
+        _integer_kernel(name, self.kind, self.taps, self.bias, shape)
         _width(name, self.width)
         _fits(name, "bias", self.bias, self.width)
         if self.dilation < 1:
@@ -87,21 +91,14 @@ class QDelayLine(Cell):
 
 
 @dataclass(frozen=True, eq=False)
-class QStepIndexed(Cell):
+class QStepIndexed(TimeIndexedCell):
     """Integer time-indexed kernel, valid for t < T (docs/integer-spec.md)."""
 
     integer = True
+
     weights: np.ndarray  # [T, k] integers
     bias: np.ndarray  # [T]
     width: int = 24
-
-    @property
-    def time_steps(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def order(self) -> int:
-        return self.weights.shape[1]
 
     def check(self, name, shape):
         if self.weights.ndim != 2 or self.bias.shape != (self.weights.shape[0],):
@@ -110,6 +107,104 @@ class QStepIndexed(Cell):
             _integers(name, what, values)
         _width(name, self.width)
         _fits(name, "bias", self.bias, self.width)
+
+
+def _table(name: str, what: str, lut: np.ndarray | None, lut_shift: int, shape: tuple[int, ...]) -> None:
+    """A per-channel (or shared) lookup table of LUT_SIZE integers, indexed by (x >> lut_shift) + 512."""
+    if lut is None or lut.ndim != 2 or lut.shape[1] != LUT_SIZE:
+        raise layer_error(name, f"the {what} needs a [channels, {LUT_SIZE}] table")
+    channel_params(name, what, lut[:, 0], shape)
+    _integers(name, what, lut)
+    if not 0 <= lut_shift <= 62:
+        raise layer_error(name, f"lut_shift {lut_shift} is outside 0..62")
+
+
+def _shift(name: str, shift: int) -> None:
+    if not -32 <= shift <= 32:
+        raise layer_error(name, f"input shift {shift} is outside -32..32")
+
+
+@dataclass(frozen=True, eq=False)
+class QSigmoid(Cell):
+    """Integer sigmoid by table lookup (docs/integer-spec.md)."""
+
+    integer = True
+    lut: np.ndarray  # [C or 1, 1024]: rint(gain·σ(bin centre) / output scale)
+    lut_shift: int = 0
+
+    def check(self, name, shape):
+        _table(name, "sigmoid table", self.lut, self.lut_shift, shape)
+
+
+@dataclass(frozen=True, eq=False)
+class QGate(Cell):
+    """Integer multiplicative gate, stochastic or by its expectation (docs/integer-spec.md)."""
+
+    integer = True
+    lut: np.ndarray  # [C or 1, 1024]: floor(σ(bin centre)·2^24)
+    lut_shift: int
+    shift: int  # input alignment
+    stochastic: bool = False
+    seed: int = 0
+    width: int = 24
+
+    def check(self, name, shape):
+        _table(name, "gate probability table", self.lut, self.lut_shift, shape)
+        _shift(name, self.shift)
+        _width(name, self.width)
+
+
+@dataclass(frozen=True, eq=False)
+class QGated(KernelCell):
+    """Integer input-gated decay: the gate's decay read from a table per step (docs/integer-spec.md)."""
+
+    integer = True
+
+    @property
+    def state_size(self) -> int:
+        return 1 + (self.order - 1)  # the membrane and the gate kernel's past inputs
+    mode: str  # 'int12': the table holds d; 'shift': it holds n
+    taps: np.ndarray  # [C or 1, k] integers
+    bias: np.ndarray  # [C] or [1]
+    lut: np.ndarray  # [C or 1, 1024]: d in [0, 4096] or n in [0, 62] per bin of the gate's input
+    lut_shift: int
+    shift: int  # input alignment
+    width: int = 24
+
+    def check(self, name, shape):
+        _integer_kernel(name, self.kind, self.taps, self.bias, shape)
+        if self.mode not in DECAY_MODES:
+            raise layer_error(name, f"decay mode '{self.mode}' is not one of {DECAY_MODES}")
+        _table(name, "decay table", self.lut, self.lut_shift, shape)
+        high = 4096 if self.mode == "int12" else 62
+        if self.lut.min() < 0 or self.lut.max() > high:
+            raise layer_error(name, f"{self.mode} decay table values must lie in [0, {high}], got {self.lut.min()}..{self.lut.max()}")
+        _shift(name, self.shift)
+        _width(name, self.width)
+
+
+@dataclass(frozen=True, eq=False)
+class QResonator(Cell):
+    """Integer damped rotation with 16-bit fractional coefficients (docs/integer-spec.md)."""
+
+    integer = True
+    state_size = 2
+    re: np.ndarray  # [C] or [1]: rint(φr·2^16)
+    im: np.ndarray  # [C] or [1]: rint(φi·2^16)
+    shift: int  # input alignment
+    width: int = 24
+
+    def check(self, name, shape):
+        limit = 2**RESONATOR_BITS
+        for what, values in (("re", self.re), ("im", self.im)):
+            channel_params(name, what, values, shape)
+            _integers(name, what, values)
+            if np.abs(values).max() > limit:
+                raise layer_error(name, f"rotation coefficient {what} reaches {int(np.abs(values).max())}, beyond ±2^{RESONATOR_BITS}")
+        if self.re.shape != self.im.shape:
+            raise layer_error(name, "rotation coefficients re and im must have the same shape")
+        _shift(name, self.shift)
+        _width(name, self.width)
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,9 +223,4 @@ class QFire(Record):
         if self.reset not in RESETS:
             raise layer_error(name, f"reset '{self.reset}' is not one of {RESETS}")
         if self.stochastic:
-            if self.lut is None or self.lut.ndim != 2 or self.lut.shape[1] != LUT_SIZE:
-                raise layer_error(name, f"stochastic firing needs a [channels, {LUT_SIZE}] probability table")
-            channel_params(name, "probability table", self.lut[:, 0], shape)
-            _integers(name, "probability table", self.lut)
-            if not 0 <= self.lut_shift <= 62:
-                raise layer_error(name, f"lut_shift {self.lut_shift} is outside 0..62")
+            _table(name, "stochastic firing's probability table", self.lut, self.lut_shift, shape)

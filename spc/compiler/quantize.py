@@ -23,14 +23,16 @@ import numpy as np
 
 from spc.compiler import ir
 from spc.compiler.calibrate import Calibration
-from spc.compiler.cells import DelayLine, Leaky, Neuron, StepIndexed
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
+from spc.compiler.cells import DelayLine, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
 from spc.errors import SpcError
+from spc.runtime.float_cells import logistic
 
 DECAY_FORMS = ("int12", "shift")
 TAP_FORMS = ("int", "pow2")
 MAX_SHIFT = 16
 POW2_TAP_RANGE = 6  # power-of-two taps are ±2^p with 0 <= p <= 6, or 0
+SIGMOID_BITS = 16  # QSigmoid's table values reach up to 2^16
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,46 @@ class _Quantizer:
     def q_Add(self, node, inputs):
         a, b = (self.scales[i] for i in inputs)
         if not np.array_equal(a, b):
-            raise SpcError(f"layer '{node.name}' (Add)", "adds tensors on different scales, which integers cannot do exactly", "add spike tensors (scale 1), or tensors from layers quantized alike")
+            inputs, a = self._align(node, inputs)
         self.emit(node.name, node.op, inputs, a, self.bounds[inputs[0]] + self.bounds[inputs[1]])
+
+    def _align(self, node, inputs) -> tuple[tuple[str, ...], np.ndarray]:
+        """Put the operands of a sum on one scale by exact shifts (docs/integer-spec.md, *Aligning
+        sums*): aligner neurons `ADD:align{i}` before the Add. Returns the new inputs and the scale."""
+        name = node.name
+        scales = [_per_channel(name, self.scales[i], "a sum") for i in inputs]
+        with np.errstate(divide="ignore"):
+            exponents = [np.log2(sc) for sc in scales]
+        steps = exponents[0] - exponents[1]
+        if not np.all(np.isfinite(steps)) or np.any(steps != np.rint(steps)) or np.ptp(steps) != 0:
+            ratio = (scales[0] / scales[1]).tolist()
+            raise SpcError(f"layer '{name}' (Add)", f"adds tensors whose scales differ by the factor {ratio[0] if len(set(ratio)) == 1 else ratio}, which is not one power of two, so integers cannot add them exactly", "make the branches' gains powers of two (e.g. MPE-PSN's tau = 0.25), use one weight exponent per layer (no --per-channel), or keep to the float targets")
+        reach = sum(self._reach(float_name, i) for float_name, i in zip(node.inputs, inputs))
+        finest = min(scales, key=lambda sc: float(sc.max()))
+        common = finest * 2.0 ** max(0, math.ceil(math.log2(reach / (2 ** (self.opt.width - 2) * float(finest.max()))))) if reach > 0 else finest
+        aligned, report = [], {}
+        for j, (i, sc) in enumerate(zip(inputs, scales)):
+            k = int(np.rint(np.log2(sc / common)).flat[0])
+            if k == 0:
+                aligned.append(i)
+                continue
+            full = np.array([4096 if self.opt.decay == "int12" else 0])
+            aligner = f"{name}:align{j}"
+            bound = min(self.bounds[i] * 2**k if k > 0 else self.bounds[i], 2 ** (self.opt.width - 1) - 1)
+            self.emit(aligner, Neuron(cells=(QLeaky(mode=self.opt.decay, decay=full, shift=k, width=self.opt.width),)), (i,), self.scales[i] * 2.0**-k, bound)
+            self.layers[aligner] = {"kind": "Align", "shift": k}
+            aligned.append(aligner)
+            report[i] = k
+        self.layers[name] = {"kind": "Add", "aligned": report}
+        return tuple(aligned), self.scales[aligned[0]]
+
+    def _reach(self, float_name: str, name: str) -> float:
+        """How far a tensor's real values reach: a readout's calibrated peak, 1 for spikes, else the
+        exact bound of its integers."""
+        op = self.graph.node(float_name).op
+        if isinstance(op, Neuron) and op.fire is None:
+            return float(self.cal.cell_peaks[float_name][-1].max(initial=0.0))
+        return float(self.bounds[name] * self.scales[name].max())
 
     def q_BatchNorm(self, node, inputs):
         raise SpcError(f"layer '{node.name}' (BatchNorm)", "follows no Linear or Conv layer, so it cannot be folded into integer weights", "place the BatchNorm right after a Linear or Conv layer")
@@ -226,19 +266,17 @@ class _Quantizer:
         neuron, name, width = node.op, node.name, self.opt.width
         s = _per_channel(name, self.scales[inputs[0]], "a neuron with per-channel parameters")
         peaks = self.cal.cell_peaks[name]
+        bound = self.bounds[inputs[0]]
         cells, report = [], {"kind": "Neuron", "cells": []}
+        handlers = {Leaky: self._leaky, DelayLine: self._delay_line, StepIndexed: self._step_indexed, Sigmoid: self._sigmoid, Gate: self._gate, Gated: self._gated, Resonator: self._resonator}
         for i, cell in enumerate(neuron.cells):
-            if isinstance(cell, Leaky):
-                last = i == len(neuron.cells) - 1 and neuron.fire is not None
-                reach = np.maximum(peaks[i], np.abs(neuron.fire.threshold)) if last else peaks[i]  # the state must reach the threshold
-                q, s, info = self._leaky(cell, s, reach)
-            elif isinstance(cell, (DelayLine, StepIndexed)):
-                last = i == len(neuron.cells) - 1 and neuron.fire is not None
-                reach = max(float(peaks[i].max(initial=0.0)), float(np.abs(cell.bias).max()), float(np.abs(neuron.fire.threshold).max()) if last else 0.0)
-                fir = self._delay_line if isinstance(cell, DelayLine) else self._step_indexed
-                q, s, info = fir(name, cell, s, self._range_exponent(reach))
-            else:
+            handler = handlers.get(type(cell))
+            if handler is None:
                 raise SpcError(f"layer '{name}'", f"has a {cell.kind} cell, which has no integer form yet", "keep to the float targets for this layer")
+            last = i == len(neuron.cells) - 1 and neuron.fire is not None
+            reach = np.maximum(peaks[i], np.abs(neuron.fire.threshold)) if last else peaks[i]  # the state must reach the threshold
+            q, s, info = handler(name, cell, s, reach, bound)
+            bound = int(np.abs(q.lut).max()) if isinstance(q, QSigmoid) else 2 ** (width - 1) - 1
             cells.append(q)
             report["cells"].append(info)
         fire = None if neuron.fire is None else self._fire(name, neuron.fire, s, report)
@@ -246,41 +284,88 @@ class _Quantizer:
         report["float_rate"] = self.cal.rates.get(name)
         shape = self.graph.shapes[name]
         if fire is None:
-            out_scale, bound = s.reshape((-1,) + (1,) * (len(shape) - 1)), 2 ** (width - 1) - 1
+            out_scale = s.reshape((-1,) + (1,) * (len(shape) - 1))
         else:
             out_scale, bound = np.ones(shape), 1
         self.emit(name, Neuron(cells=tuple(cells), fire=fire), inputs, out_scale, bound)
         self.layers[name] = report
 
-    def _leaky(self, cell: Leaky, s: np.ndarray, peak: np.ndarray):
-        """Integer decay, and the largest input shift that keeps |state| <= peak within 2^(W-2)."""
+    def _input_shift(self, base: np.ndarray, reach: np.ndarray) -> int:
+        """The largest input shift in [−16, 16] that keeps |state| <= reach within 2^(W−2) on the
+        scale base·2^−shift."""
+        magnitude = float((np.broadcast_to(reach, np.broadcast(reach, base).shape) / base).max(initial=0.0))
+        return MAX_SHIFT if magnitude == 0 else int(np.clip(math.floor(math.log2(2 ** (self.opt.width - 2) / magnitude)), -MAX_SHIFT, MAX_SHIFT))
+
+    def _leaky(self, name: str, cell: Leaky, s: np.ndarray, reach: np.ndarray, bound: int):
+        """Integer decay, and the largest input shift that keeps the state within 2^(W−2)."""
+        base = _positive_scale(name, "Leaky", s * cell.gain)  # the state's scale with no input shift
         decay, realised = integer_decay(cell.decay, self.opt.decay)
-        base = s * cell.gain  # the state's scale with no input shift
-        magnitude = float((np.broadcast_to(peak, np.broadcast(peak, base).shape) / base).max(initial=0.0))
-        shift = MAX_SHIFT if magnitude == 0 else int(np.clip(math.floor(math.log2(2 ** (self.opt.width - 2) / magnitude)), -MAX_SHIFT, MAX_SHIFT))
-        requested, got = time_constant(cell.decay), time_constant(realised)
-        with np.errstate(invalid="ignore"):
-            error = np.where(np.isfinite(requested), np.abs(got - requested) / requested, np.where(np.isfinite(got), np.inf, 0.0))
-        info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, "requested_tau": _json_floats(requested), "realised_tau": _json_floats(got), "tau_relative_error": _json_floats(error)}
+        shift = self._input_shift(base, reach)
+        info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, **_tau_report(cell.decay, realised)}
         return QLeaky(mode=self.opt.decay, decay=decay, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
-    def _range_exponent(self, reach: float) -> int:
+    def _range_exponent(self, reach) -> int:
         """The smallest output exponent at which values up to `reach` stay within 2^(W-2)."""
+        reach = float(np.max(reach, initial=0.0))
         return int(exponent(reach, 2 ** (self.opt.width - 2))) if reach > 0 else -64
 
-    def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, min_exponent: int):
-        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits, min_exponent)
+    def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, reach: np.ndarray, bound: int):
+        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits, self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias))))
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
 
-    def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray, min_exponent: int):
+    def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray, reach: np.ndarray, bound: int):
         if s.size != 1:
             raise SpcError(f"layer '{name}'", "is time-indexed with weights shared by all channels, but its input has one scale per channel", "quantize the layer feeding it with one exponent per layer (no --per-channel)")
-        weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits, min_exponent)
+        weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits, self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias))))
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
         info = {"cell": "StepIndexed", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QStepIndexed(weights=weights, bias=bias, width=self.opt.width), np.array([2.0**e]), info
+
+    def _sigmoid(self, name: str, cell: Sigmoid, s: np.ndarray, reach: np.ndarray, bound: int):
+        lut_shift = lut_shift_for(s)
+        values = cell.gain[:, None] * logistic(bin_centres(lut_shift)[None, :] * s[:, None])
+        peak = float(np.abs(cell.gain).max())
+        e = math.ceil(math.log2(peak)) - SIGMOID_BITS if peak > 0 else 0
+        lut = np.rint(values / 2.0**e).astype(np.int64)
+        info = {"cell": "Sigmoid", "lut_shift": lut_shift, "exponent": e, "bin_width": _json_floats(2.0**lut_shift * s), "table_max_error": float(np.abs(lut * 2.0**e - values).max())}
+        return QSigmoid(lut=lut, lut_shift=lut_shift), np.array([2.0**e]), info
+
+    def _gate(self, name: str, cell: Gate, s: np.ndarray, reach: np.ndarray, bound: int):
+        base = _positive_scale(name, "Gate", s * cell.gain)
+        lut_shift = lut_shift_for(s)
+        lut = probability_table(bin_centres(lut_shift)[None, :] * s[:, None])
+        shift = self._input_shift(base, reach)
+        info = {"cell": "Gate", "lut_shift": lut_shift, "shift": shift, "stochastic": cell.stochastic}
+        return QGate(lut=lut, lut_shift=lut_shift, shift=shift, stochastic=cell.stochastic, seed=cell.seed, width=self.opt.width), base * 2.0**-shift, info
+
+    def _gated(self, name: str, cell: Gated, s: np.ndarray, reach: np.ndarray, bound: int):
+        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits)
+        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        z_bound = int((np.abs(taps).sum(axis=1) * bound + np.abs(bias)).max())
+        if z_bound >= 2**31:
+            raise SpcError(f"layer '{name}'", f"its gate's input can reach {z_bound}, beyond the 32-bit sums of the integer specification", "reduce the gate's taps or the input's range")
+        lut_shift = lut_shift_for(np.array([2.0**e]))
+        requested = logistic(bin_centres(lut_shift) * 2.0**e)
+        amounts, realised = integer_decay(requested, self.opt.decay)
+        if self.opt.decay == "shift":  # a gate never holds its state forever: n stays finite
+            amounts = np.where(amounts == NO_LEAK, 62, amounts)
+            realised = 1.0 - 2.0 ** -amounts.astype(np.float64)
+        shift = self._input_shift(s, reach)
+        info = {"cell": "Gated", "mode": self.opt.decay, "exponent": e, "flushed_taps": flushed, "lut_shift": lut_shift, "shift": shift, "decay_max_error": float(np.abs(realised - requested).max())}
+        q = QGated(mode=self.opt.decay, taps=taps, bias=bias, lut=amounts[None, :], lut_shift=lut_shift, shift=shift, width=self.opt.width)
+        return q, s * 2.0**-shift, info
+
+    def _resonator(self, name: str, cell: Resonator, s: np.ndarray, reach: np.ndarray, bound: int):
+        base = _positive_scale(name, "Resonator", s * cell.gain)
+        re, im = (np.rint(a * 2**RESONATOR_BITS).astype(np.int64) for a in (cell.decay_re, cell.decay_im))
+        shift = self._input_shift(base, 2 * reach)  # calibration sees u only; r reaches about as far
+        requested, realised = np.hypot(cell.decay_re, cell.decay_im), np.hypot(re, im) / 2**RESONATOR_BITS
+        angle = np.arctan2(cell.decay_im, cell.decay_re), np.arctan2(im, re)
+        info = {"cell": "Resonator", "shift": shift, "requested_magnitude": _json_floats(requested), "realised_magnitude": _json_floats(realised), **_tau_report(requested, realised),
+                "requested_angle": _json_floats(angle[0]), "realised_angle": _json_floats(angle[1])}
+        return QResonator(re=re, im=im, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
     def _fire(self, name: str, fire, s: np.ndarray, report: dict) -> QFire:
         threshold = np.rint(fire.threshold / s).astype(np.int64)
@@ -293,11 +378,39 @@ class _Quantizer:
         report["threshold"] = {"float": _json_floats(fire.threshold), "integer": threshold.tolist(), "relative_error": _json_floats(error)}
         lut, lut_shift = None, 0
         if fire.stochastic:
-            lut_shift = max(0, int(np.rint(np.log2(1.0 / (64.0 * s.min())))))
-            centre = (np.arange(LUT_SIZE) - LUT_SIZE // 2) * 2.0**lut_shift + 2.0**lut_shift / 2
-            z = centre[None, :] * s[:, None]
-            lut = np.floor(2**24 / (1.0 + np.exp(-z))).astype(np.int64)
+            lut_shift = lut_shift_for(s)
+            lut = probability_table(bin_centres(lut_shift)[None, :] * s[:, None])
         return QFire(threshold=threshold, strict=fire.strict, reset=fire.reset, stochastic=fire.stochastic, seed=fire.seed, lut=lut, lut_shift=lut_shift)
+
+
+def _positive_scale(name: str, cell: str, scale: np.ndarray) -> np.ndarray:
+    """A cell's gain goes into its output's scale, which must be positive."""
+    if np.any(scale <= 0):
+        raise SpcError(f"layer '{name}'", f"its {cell} cell has a gain <= 0, which the integer form (gain absorbed into a positive scale) cannot hold", "keep gains positive (put a sign into the weights before the layer), or keep to the float targets")
+    return scale
+
+
+def _tau_report(requested: np.ndarray, realised: np.ndarray) -> dict:
+    """Requested and realised time constants τ = 1/(1 − a) of decays, and their relative error."""
+    wanted, got = time_constant(requested), time_constant(realised)
+    with np.errstate(invalid="ignore"):
+        error = np.where(np.isfinite(wanted), np.abs(got - wanted) / wanted, np.where(np.isfinite(got), np.inf, 0.0))
+    return {"requested_tau": _json_floats(wanted), "realised_tau": _json_floats(got), "tau_relative_error": _json_floats(error)}
+
+
+def lut_shift_for(scale: np.ndarray) -> int:
+    """Table bins about 1/64 wide in real units (never narrower than one integer step)."""
+    return max(0, int(np.rint(np.log2(1.0 / (64.0 * float(np.min(scale)))))))
+
+
+def bin_centres(lut_shift: int) -> np.ndarray:
+    """The integer value at the centre of each of the LUT_SIZE bins (docs/integer-spec.md)."""
+    return (np.arange(LUT_SIZE) - LUT_SIZE // 2) * 2.0**lut_shift + 2.0**lut_shift / 2
+
+
+def probability_table(z: np.ndarray) -> np.ndarray:
+    """floor(σ(z)·2^24) for real values z."""
+    return np.floor(2**24 / (1.0 + np.exp(-z))).astype(np.int64)
 
 
 def quantize(stepwise: ir.Graph, cal: Calibration, options: QuantOptions = QuantOptions()) -> tuple[ir.Graph, dict]:

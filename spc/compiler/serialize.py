@@ -17,6 +17,7 @@ import numpy as np
 
 from spc.compiler.ir import RECORDS, Graph, Node, Record
 from spc.errors import SpcError
+from spc.files import read_json
 
 FORMAT = "spc-graph"
 FORMAT_VERSION = 1
@@ -108,13 +109,9 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_graph(directory: Path) -> Graph:
     directory = Path(directory)
     json_path, npz_path = directory / "graph.json", directory / "weights.npz"
-    for path in (json_path, npz_path):
-        if not path.is_file():
-            raise SpcError(str(path), "does not exist", "point spc at a directory written by `spc compile`")
-    try:
-        doc = json.loads(json_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SpcError(str(json_path), f"is not valid JSON ({e})", "recompile the model") from None
+    if not npz_path.is_file():
+        raise SpcError(str(npz_path), "does not exist", "point spc at a directory written by `spc compile`")
+    doc = read_json(json_path, "point spc at a directory written by `spc compile`, or recompile the model")
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

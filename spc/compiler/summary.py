@@ -6,21 +6,8 @@ import math
 
 from spc.compiler import ir
 from spc.compiler.artifact import Compiled
-from spc.compiler.cells import DelayLine, Leaky, Neuron, StepIndexed
+from spc.compiler.cells import DelayLine, Neuron, StepIndexed
 from spc.text_table import render
-
-
-def state_per_neuron(neuron: Neuron) -> int:
-    """Values of state each neuron keeps between steps."""
-    total = 0
-    for cell in neuron.cells:
-        if isinstance(cell, Leaky):
-            total += 1
-        elif isinstance(cell, DelayLine):
-            total += (cell.order - 1) * cell.dilation
-        elif isinstance(cell, StepIndexed):
-            total += cell.order - 1
-    return total
 
 
 def describe_neuron(neuron: Neuron) -> str:
@@ -57,8 +44,9 @@ def layer_rows(compiled: Compiled) -> list[dict]:
         shape = graph.shapes[node.name]
         row = {"layer": node.name, "op": node.op.kind, "shape": shape, "neurons": 0, "synapses": connections(node.op, shape), "state": 0, "detail": ""}
         if isinstance(node.op, Neuron):
-            origin = compiled.parallel.node(node.name).op.kind
-            row.update(op=origin, neurons=math.prod(shape), state=math.prod(shape) * state_per_neuron(node.op), detail=describe_neuron(node.op))
+            layer = node.name.partition(":")[0]  # a branch `layer:part` belongs to its layer
+            origin = compiled.parallel.node(layer).op.kind
+            row.update(op=origin, neurons=math.prod(shape), state=math.prod(shape) * sum(c.state_size for c in node.op.cells), detail=describe_neuron(node.op))
         rows.append(row)
     return rows
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spc.compiler.cells import DelayLine, Fire, Leaky, StepIndexed
+from spc.compiler.cells import DelayLine, Fire, Gate, Gated, Leaky, Resonator, Sigmoid, StepIndexed
 from spc.compiler.ir import channel_view
 from spc.compiler.rng import uniform
 
@@ -65,7 +65,48 @@ def step_indexed(cell: StepIndexed, x, history, t0, sats):
     return fir(x, history, lambda i: time_view(rows[:, i], x.ndim), bias, [k - 1 - i for i in range(k)])
 
 
-CELLS = {Leaky: leaky, DelayLine: delay_line, StepIndexed: step_indexed}
+def logistic(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^−x) without overflow for large |x|."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def sigmoid(cell: Sigmoid, x, state, t0, sats):
+    return channel_view(cell.gain.astype(x.dtype), x.shape[2:]) * logistic(x), None
+
+
+def gate(cell: Gate, x, state, t0, sats):
+    p = logistic(x)
+    closed = (uniforms(cell, x.shape, t0) < p).astype(x.dtype) if cell.stochastic else p
+    return channel_view(cell.gain.astype(x.dtype), x.shape[2:]) * x * (1 - closed), None
+
+
+def gated(cell: Gated, x, state, t0, sats):
+    shape, k = x.shape[2:], cell.order
+    h, history = (None, None) if state is None else state
+    taps = cell.taps.astype(x.dtype)
+    z, history = fir(x, history, lambda i: channel_view(taps[:, i], shape), channel_view(cell.bias.astype(x.dtype), shape), list(range(k - 1, -1, -1)))
+    a = logistic(z)
+    h = np.zeros_like(x[0]) if h is None else h
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        h = a[t] * h + (1 - a[t]) * x[t]
+        out[t] = h
+    return out, (h, history)
+
+
+def resonator(cell: Resonator, x, state, t0, sats):
+    shape = x.shape[2:]
+    re, im, gain = (channel_view(a.astype(x.dtype), shape) for a in (cell.decay_re, cell.decay_im, cell.gain))
+    u, r = (np.zeros_like(x[0]), np.zeros_like(x[0])) if state is None else state
+    driven = gain * x
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        u, r = re * u - im * r + driven[t], im * u + re * r
+        out[t] = u
+    return out, (u, r)
+
+
+CELLS = {Leaky: leaky, DelayLine: delay_line, StepIndexed: step_indexed, Sigmoid: sigmoid, Gate: gate, Gated: gated, Resonator: resonator}
 
 
 def membrane_step(cell: Leaky, shape, sats):
@@ -73,12 +114,13 @@ def membrane_step(cell: Leaky, shape, sats):
     return lambda v, xt: decay * v + gain * xt
 
 
-def uniforms(fire: Fire, shape: tuple[int, ...], t0: int = 0) -> np.ndarray | None:
-    """The counter-based uniforms a stochastic firing rule draws for steps t0.. of a [t, B, ...] chunk."""
-    if not fire.stochastic:
+def uniforms(rule: Fire | Gate, shape: tuple[int, ...], t0: int = 0) -> np.ndarray | None:
+    """The counter-based uniforms a stochastic firing rule (or gate) draws for steps t0.. of a
+    [t, B, ...] chunk."""
+    if not rule.stochastic:
         return None
     per_step = int(np.prod(shape[1:]))
-    return uniform(fire.seed, np.arange(t0, t0 + shape[0])[:, None], np.arange(per_step)[None, :]).reshape(shape)
+    return uniform(rule.seed, np.arange(t0, t0 + shape[0])[:, None], np.arange(per_step)[None, :]).reshape(shape)
 
 
 def fire_margin(fire: Fire, h: np.ndarray, u: np.ndarray | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spc.compiler.ir import channel_view
-from spc.compiler.qcells import NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
 from spc.compiler.rng import uniform_bits
 from spc.runtime.float_cells import fir, time_view
 
@@ -77,27 +77,72 @@ def step_indexed(cell: QStepIndexed, x, history, t0, sats):
     return sats.sat(y, cell.width), history
 
 
-CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed}
+def lookup(lut: np.ndarray, lut_shift: int, z: np.ndarray) -> np.ndarray:
+    """lut[c, clip((z >> lut_shift) + 512, 0, 1023)] for z [t, B, *shape], c each element's channel."""
+    shape = z.shape[2:]
+    bins = np.clip((z >> lut_shift) + LUT_SIZE // 2, 0, LUT_SIZE - 1)
+    rows = np.zeros((1,) * (len(shape) + 2), np.int64) if lut.shape[0] == 1 else channel_view(np.arange(lut.shape[0]), shape)[None, None]
+    return lut.astype(np.int64)[rows, bins]
 
 
-def _channel_index(shape: tuple[int, ...], channels: int) -> np.ndarray:
-    """For each element of a per-step tensor [B, *shape], the row of a per-channel table."""
-    if channels == 1:
-        return np.zeros((1,) * (len(shape) + 1), np.int64)
-    return channel_view(np.arange(channels), shape)[None]
+def draws(seed: int, shape: tuple[int, ...], t0: int) -> np.ndarray:
+    """The 24-bit counter-based uniforms u24 for steps t0.. of a [t, B, ...] chunk."""
+    per_step = int(np.prod(shape[1:]))
+    return uniform_bits(seed, np.arange(t0, t0 + shape[0])[:, None], np.arange(per_step)[None]).reshape(shape).astype(np.int64)
+
+
+def sigmoid(cell: QSigmoid, x, state, t0, sats):
+    return lookup(cell.lut, cell.lut_shift, x), None
+
+
+def gate(cell: QGate, x, state, t0, sats):
+    p = lookup(cell.lut, cell.lut_shift, x)
+    xa = sats.sat(align(x, cell.shift), cell.width)
+    if cell.stochastic:
+        return np.where(draws(cell.seed, x.shape, t0) < p, 0, xa), None
+    return (xa * (2**24 - p)) >> 24, None
+
+
+def gated(cell: QGated, x, state, t0, sats):
+    shape, k = x.shape[2:], cell.order
+    h, history = (None, None) if state is None else state
+    taps = cell.taps.astype(np.int64)
+    z, history = fir(x, history, lambda i: channel_view(taps[:, i], shape), channel_view(cell.bias.astype(np.int64), shape), list(range(k - 1, -1, -1)))
+    amount = lookup(cell.lut, cell.lut_shift, z)
+    xa = sats.sat(align(x, cell.shift), cell.width)
+    h = np.zeros_like(x[0]) if h is None else h
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        a = amount[t]
+        if cell.mode == "int12":
+            h = sats.sat(trunc0(h * (4096 - a), 12) + trunc0(xa[t] * a, 12), cell.width)
+        else:
+            h = sats.sat(h - (h >> a) + (xa[t] >> a), cell.width)
+        out[t] = h
+    return out, (h, history)
+
+
+def resonator(cell: QResonator, x, state, t0, sats):
+    shape = x.shape[2:]
+    re, im = (channel_view(a.astype(np.int64), shape) for a in (cell.re, cell.im))
+    u, r = (np.zeros_like(x[0]), np.zeros_like(x[0])) if state is None else state
+    driven = align(x, cell.shift)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        u, r = (sats.sat(trunc0(re * u - im * r, RESONATOR_BITS) + driven[t], cell.width), sats.sat(trunc0(im * u + re * r, RESONATOR_BITS), cell.width))
+        out[t] = u
+    return out, (u, r)
+
+
+CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed, QSigmoid: sigmoid, QGate: gate, QGated: gated, QResonator: resonator}
 
 
 def spikes(fire: QFire, h: np.ndarray, t0: int) -> np.ndarray:
     """Spikes of membrane h [t, B, *shape] for the steps t0, t0+1, ..."""
-    shape = h.shape[2:]
-    threshold = channel_view(fire.threshold.astype(np.int64), shape)
+    threshold = channel_view(fire.threshold.astype(np.int64), h.shape[2:])
     if not fire.stochastic:
         return h > threshold if fire.strict else h >= threshold
-    bins = np.clip(((h - threshold) >> fire.lut_shift) + 512, 0, 1023)
-    p = fire.lut[_channel_index(shape, fire.lut.shape[0]), bins]
-    per_step = int(np.prod(h.shape[1:]))
-    u = uniform_bits(fire.seed, np.arange(t0, t0 + h.shape[0])[:, None], np.arange(per_step)[None]).reshape(h.shape)
-    return u < p
+    return draws(fire.seed, h.shape, t0) < lookup(fire.lut, fire.lut_shift, h - threshold)
 
 
 def reset(fire: QFire, cell: QLeaky, v, fired, sats):

@@ -126,14 +126,14 @@ class _Batch:
         forced = run_parallel(compiled.parallel, x, teacher=original.outputs)
         for name in self.neurons:
             approx = approximated.get(name)
-            kind, note = ("approximation", f"approximation: {100 * approx['dropped_weight_share']:.1f}% of the weight mass (future inputs) dropped") if approx else ("equivalence", "")
+            kind, note = ("approximation", f"approximation (opted in): {approx['what']}") if approx else ("equivalence", "")
             self.add("torch-model", "parallel", name, "isolated", original.outputs[name], forced.outputs[name], fire=self.fires[name], cand_h=forced.membranes[name], kind=kind, note=note)
         self.add("torch-model", "parallel", "(output)", "end-to-end", original.output, ref.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="approximation" if approximated else "equivalence")
 
     def _fidelity(self, floats) -> None:
         compiled, x = self.compiled, self.x
         layers = compiled.quantization["layers"]
-        forced = run_stepwise(compiled.integer, x, teacher=floats.outputs)
+        forced = run_stepwise(compiled.integer, x, teacher={n: floats.outputs[n] for n in self.neurons})  # layers, not a layer's internal branches
         for name, fire in self.fires.items():
             scale = channel_view(np.asarray(layers[name]["membrane_scale"]), floats.membranes[name].shape[2:])
             h = forced.membranes[name] * scale

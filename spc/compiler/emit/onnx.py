@@ -6,9 +6,11 @@ Files written (`FILES`):
     model_seq.onnx    / model_float_seq.onnx    a whole sequence: one `Scan` over time
 
 The one-step graph takes `x` (float64 `[B, *shape]`, one step of the input) and every piece of
-state as `state_in.<layer>.<cell>` (a leaky membrane `[B, *shape]`, or an FIR cell's last inputs
-`[reach, B, *shape]`), plus `state_in.step` (int64 scalar, the step counter) when a cell is
-time-indexed or a firing rule stochastic. It returns `output` (the model's output at this step), each
+state as `state_in.<layer>.<cell>` (a leaky or gated membrane `[B, *shape]`, a resonator's real
+part, or an FIR cell's last inputs `[reach, B, *shape]`; a resonator's imaginary part is
+`state_in.<layer>.<cell>.r`, a gated cell's last gate inputs `state_in.<layer>.<cell>.gate`), plus
+`state_in.step` (int64 scalar, the step counter) when a cell is time-indexed or a gate or firing
+rule stochastic. It returns `output` (the model's output at this step), each
 `state_out.<key>` to feed back as `state_in.<key>` at the next step, and per neuron layer
 `membrane.<layer>` (the last cell's output, before any reset) and `spikes.<layer>` (spiking layers).
 All state starts at zero, the step counter too. The sequence graph is that same graph as the body of
@@ -19,10 +21,14 @@ Choices, so that onnxruntime's CPU kernels compute the integer form to the bit:
 - Opset 21, and every arithmetic shift of a signed value written as the portable floor shift
   `Div(x − Mod(x, 2^n), 2^n)` (Mod with fmod=0 takes the divisor's sign, so the Div is exact).
   Signed `BitShift` needs opset 28, which only the newest runtimes read; the floor shift costs two
-  more elementwise ops where it is used (the shift decay, a negative input shift, the stochastic
-  table's bin).
-- Integer values are int64 (a 32-bit state times 4096 needs 44 bits). `Div` on int64 truncates
-  toward zero: exactly the int12 decay's trunc0.
+  more elementwise ops where it is used (the shift decays, a negative input shift, a table's bin,
+  the expected gate's product). Where the shift varies per element (QGated's decay n read from its
+  table), the graph gathers the divisor 2^n from a second table of powers computed here.
+- Integer values are int64 (a 32-bit state times 4096 needs 44 bits, the expected gate's product
+  56, the resonator's 17-bit coefficients times its state 49). `Div` on int64 truncates toward zero:
+  exactly the trunc0 of the int12 decays and of the resonator's rotation.
+- Lookup tables (QSigmoid, QGate, QGated, stochastic QFire) are flattened to one int64 vector; the
+  bin of channel c is offset by c · 1024 and read with one `Gather`.
 - Linear and Conv sums are float GEMMs (onnxruntime has no integer Gemm or Conv, int MatMul is slow,
   and MatMulInteger saturates on AVX2): float32 where the compile-time bound
   `max over outputs of Σ|w| · max|x|` stays below 2^24, float64 otherwise (below 2^53: the compiler
@@ -35,7 +41,8 @@ Choices, so that onnxruntime's CPU kernels compute the integer form to the bit:
 - The stochastic firing rule's counter-based hash (spc.compiler.rng) runs in uint32: onnxruntime's
   Mul wraps modulo 2^32 as numpy does, BitwiseXor (opset 18) and unsigned BitShift take uint32.
 The float graph computes in float64, with the float simulator's operations in the same order; what
-may differ is the summation order inside a GEMM, a window or an FIR cell, and `Exp` by an ulp.
+may differ is the summation order inside a GEMM, a window or an FIR cell, and σ by an ulp (written
+`1 / (1 + Exp(−x))`, where the simulator takes `exp(−logaddexp(0, −x))`).
 """
 
 from __future__ import annotations
@@ -50,8 +57,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from spc.compiler import ir
 from spc.compiler.artifact import Compiled
-from spc.compiler.cells import DelayLine, Fire, Leaky, Neuron, StepIndexed
-from spc.compiler.qcells import NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
+from spc.compiler.cells import DelayLine, Fire, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed, TimeIndexedCell
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
 from spc.errors import SpcError
 
 OPSET = 21
@@ -66,7 +73,9 @@ FLOAT64_EXACT = 2**53
 STEP = "step"
 """State key of the step counter (`state_in.step`); a cell's key `<layer>.<i>` always differs."""
 LEAKY = (Leaky, QLeaky)
-CELLS = {"integer": (QLeaky, QDelayLine, QStepIndexed), "float": (Leaky, DelayLine, StepIndexed)}
+CELLS = {"integer": (QLeaky, QDelayLine, QStepIndexed, QSigmoid, QGate, QGated, QResonator), "float": (Leaky, DelayLine, StepIndexed, Sigmoid, Gate, Gated, Resonator)}
+GATE_BITS = 24
+"""The gate's probability tables hold σ · 2^24 (docs/integer-spec.md)."""
 FIRE = {"integer": QFire, "float": Fire}
 ONLY = {"integer": (ir.AvgPool2d, ir.BatchNorm), "float": (ir.Quantize, ir.Dequantize)}
 """Operations a form must not contain (the other form's operations)."""
@@ -227,8 +236,18 @@ class StepGraph(GraphBuilder):
         """value >> n (floor), n >= 0 per channel or shared, as Div(x − Mod(x, 2^n), 2^n)."""
         if not np.any(n):
             return value
-        power = self.const(np.left_shift(1, np.asarray(n, np.int64)), np.int64)
+        return self.floor_divide(value, self.const(np.left_shift(1, np.asarray(n, np.int64)), np.int64))
+
+    def floor_divide(self, value: str, power: str) -> str:
+        """value >> n for the power of two `power` = 2^n (a value of the graph): exact, since
+        Mod with fmod=0 takes the divisor's sign and leaves a multiple of it to divide."""
         return self.op("Div", [self.op("Sub", [value, self.op("Mod", [value, power], fmod=0)]), power])
+
+    def align(self, x: str, shift: int) -> str:
+        """x << shift, or x >> −shift (floor): an integer cell's input alignment."""
+        if shift > 0:
+            return self.op("Mul", [x, self.const(2**shift, np.int64)])
+        return self.floor_shift(x, np.array(-shift))
 
     def cast(self, value: str, dtype) -> str:
         return self.op("Cast", [value], to=elem(dtype))
@@ -346,8 +365,8 @@ class StepGraph(GraphBuilder):
                 x = self.leaky(cell, self.state_input(key, ["B", *shape]), x, shape)
                 if not (resets and i == last):
                     self.emit_state(key, x, ["B", *shape])
-            else:
-                x = self.fir(key, cell, x, shape)
+            else:  # cell_<kind> (the float and the integer cell share the method)
+                x = getattr(self, f"cell_{type(cell).__name__.removeprefix('Q')}")(key, cell, x, shape)
         if fire is None:
             output = x
         else:
@@ -359,18 +378,18 @@ class StepGraph(GraphBuilder):
         self.layer_output(f"membrane.{name}", x, shape)
         self.layers.append({"name": name, "spiking": fire is not None})
         if self.form == "integer":
-            self.bounds[name] = 1 if fire is not None else 2 ** (neuron.cells[-1].width - 1) - 1
+            self.bounds[name] = 1 if fire is not None else cell_bound(neuron.cells[-1])
         return output
+
+    def channel_const(self, values: np.ndarray, shape) -> str:
+        """A per-channel (or shared) parameter broadcasting over [B, *shape], in the form's dtype."""
+        return self.const(ir.channel_view(values, shape), self.dtype)
 
     def leaky(self, cell, v: str, x: str, shape) -> str:
         if self.form == "float":
-            decayed = self.op("Mul", [self.const(ir.channel_view(cell.decay, shape), np.float64), v])
-            return self.op("Add", [decayed, self.op("Mul", [self.const(ir.channel_view(cell.gain, shape), np.float64), x])])
-        if cell.shift > 0:
-            x = self.op("Mul", [x, self.const(2**cell.shift, np.int64)])
-        elif cell.shift < 0:
-            x = self.floor_shift(x, np.array(-cell.shift))
-        return self.sat(self.op("Add", [self.decay(cell, v, shape), x]), cell.width)
+            decayed = self.op("Mul", [self.channel_const(cell.decay, shape), v])
+            return self.op("Add", [decayed, self.op("Mul", [self.channel_const(cell.gain, shape), x])])
+        return self.sat(self.op("Add", [self.decay(cell, v, shape), self.align(x, cell.shift)]), cell.width)
 
     def decay(self, cell: QLeaky, v: str, shape) -> str:
         amount = cell.decay.astype(np.int64)
@@ -383,13 +402,14 @@ class StepGraph(GraphBuilder):
         return self.op("Sub", [v, leak])
 
     def fir(self, key: str, cell, x: str, shape) -> str:
-        """y = Σ_i coefficient_i · x[t − lag_i] + bias over the cell's last `reach` inputs (its state)."""
+        """Σ_i coefficient_i · x[t − lag_i] + bias over the cell's last `reach` inputs (its state),
+        unsaturated (a QGated's gate input z is not saturated)."""
         k = cell.order
         ones = [1] * (1 + len(shape))  # broadcast a per-tap value over [k, B, *shape]
-        if isinstance(cell, (DelayLine, QDelayLine)):
-            lags = [(k - 1 - i) * cell.dilation for i in range(k)]
+        if not isinstance(cell, TimeIndexedCell):  # a delay line, or a gated cell's gate kernel (dilation 1)
+            lags = [(k - 1 - i) * getattr(cell, "dilation", 1) for i in range(k)]
             taps = cell.taps.T.reshape((k, 1) + ir.channel_view(cell.taps[:, 0], shape).shape)
-            coefficients, bias = self.const(taps, self.dtype), self.const(ir.channel_view(cell.bias, shape), self.dtype)
+            coefficients, bias = self.const(taps, self.dtype), self.channel_const(cell.bias, shape)
         else:  # time-indexed: row t of the weights (Gather fails beyond T: the graph is defined for t < T)
             lags, step = [k - 1 - i for i in range(k)], self.step_counter()
             row = self.op("Gather", [self.const(cell.weights, self.dtype), step], axis=0)
@@ -405,35 +425,114 @@ class StepGraph(GraphBuilder):
         if picks != list(range(reach + 1)):
             stacked = self.op("Gather", [stacked, self.const(picks, np.int64)], axis=0)
         total = self.op("ReduceSum", [self.op("Mul", [stacked, coefficients]), self.const([0], np.int64)], keepdims=0)
-        y = self.op("Add", [total, bias])
+        return self.op("Add", [total, bias])
+
+    def cell_DelayLine(self, key: str, cell, x: str, shape) -> str:
+        y = self.fir(key, cell, x, shape)
         return y if self.form == "float" else self.sat(y, cell.width)
+
+    cell_StepIndexed = cell_DelayLine
+
+    def cell_Sigmoid(self, key: str, cell, x: str, shape) -> str:
+        if self.form == "float":
+            return self.op("Mul", [self.channel_const(cell.gain, shape), self.logistic(x)])
+        return self.lookup(cell.lut, cell.lut_shift, x, shape)
+
+    def cell_Gate(self, key: str, cell, x: str, shape) -> str:
+        """Float: gain·x·(1 − b), b = [u < σ(x)] or σ(x). Integer: 0 where u24 < p, else the aligned
+        input; or by expectation (xa · (2^24 − p)) >> 24 (docs/integer-spec.md)."""
+        p = self.probability(cell, x, shape)
+        if self.form == "float":
+            closed = self.cast(self.op("Less", [self.draws(cell.seed, shape), p]), np.float64) if cell.stochastic else p
+            driven = self.op("Mul", [self.channel_const(cell.gain, shape), x])
+            return self.op("Mul", [driven, self.op("Sub", [self.const(1.0, np.float64), closed])])
+        xa = self.sat(self.align(x, cell.shift), cell.width)
+        if cell.stochastic:
+            return self.op("Where", [self.op("Less", [self.draws(cell.seed, shape), p]), self.const(0, np.int64), xa])
+        kept = self.op("Sub", [self.const(2**GATE_BITS, np.int64), p])
+        return self.floor_shift(self.op("Mul", [xa, kept]), np.array(GATE_BITS))
+
+    def cell_Gated(self, key: str, cell, x: str, shape) -> str:
+        """h = a·h + (1 − a)·x with a = σ(z) of the gate's kernel z (float); integer: the step's
+        decay amount d or n read from the table at z's bin (docs/integer-spec.md)."""
+        dims = ["B", *shape]
+        z = self.fir(f"{key}.gate", cell, x, shape)
+        h = self.state_input(key, dims)
+        if self.form == "float":
+            a = self.logistic(z)
+            kept = self.op("Mul", [a, h])
+            h = self.op("Add", [kept, self.op("Mul", [self.op("Sub", [self.const(1.0, np.float64), a]), x])])
+        else:
+            xa = self.sat(self.align(x, cell.shift), cell.width)
+            if cell.mode == "int12":  # trunc0(h·(4096 − d), 12) + trunc0(xa·d, 12): Div truncates
+                d, unit = self.lookup(cell.lut, cell.lut_shift, z, shape), self.const(4096, np.int64)
+                kept = self.op("Div", [self.op("Mul", [h, self.op("Sub", [unit, d])]), unit])
+                h = self.op("Add", [kept, self.op("Div", [self.op("Mul", [xa, d]), unit])])
+            else:  # h − (h >> n) + (xa >> n), with 2^n gathered from a table of powers
+                power = self.lookup(np.left_shift(1, cell.lut.astype(np.int64)), cell.lut_shift, z, shape)
+                h = self.op("Add", [self.op("Sub", [h, self.floor_divide(h, power)]), self.floor_divide(xa, power)])
+            h = self.sat(h, cell.width)
+        self.emit_state(key, h, dims)
+        return h
+
+    def cell_Resonator(self, key: str, cell, x: str, shape) -> str:
+        """u' = re·u − im·r + gain·x, r' = im·u + re·r from the previous u, r; integer: each rotation
+        trunc0(·, 16) (Div truncates), then the aligned input, then sat_W (docs/integer-spec.md)."""
+        dims = ["B", *shape]
+        u, r = self.state_input(key, dims), self.state_input(f"{key}.r", dims)
+        floats = self.form == "float"
+        re, im = (self.channel_const(c, shape) for c in ((cell.decay_re, cell.decay_im) if floats else (cell.re, cell.im)))
+        u_rotated = self.op("Sub", [self.op("Mul", [re, u]), self.op("Mul", [im, r])])
+        r_rotated = self.op("Add", [self.op("Mul", [im, u]), self.op("Mul", [re, r])])
+        if floats:
+            u_next, r_next = self.op("Add", [u_rotated, self.op("Mul", [self.channel_const(cell.gain, shape), x])]), r_rotated
+        else:
+            unit = self.const(2**RESONATOR_BITS, np.int64)
+            u_next = self.sat(self.op("Add", [self.op("Div", [u_rotated, unit]), self.align(x, cell.shift)]), cell.width)
+            r_next = self.sat(self.op("Div", [r_rotated, unit]), cell.width)
+        self.emit_state(key, u_next, dims)
+        self.emit_state(f"{key}.r", r_next, dims)
+        return u_next
+
+    def logistic(self, x: str) -> str:
+        """σ(x) in float64, as 1 / (1 + exp(−x)) (exp overflows to inf for x < −709: σ = 0)."""
+        one = self.const(1.0, np.float64)
+        return self.op("Div", [one, self.op("Add", [one, self.op("Exp", [self.op("Neg", [x])])])])
+
+    def lookup(self, table: np.ndarray, lut_shift: int, z: str, shape) -> str:
+        """table[c, clip((z >> lut_shift) + 512, 0, 1023)], c each element's channel (docs/integer-spec.md)."""
+        bins = self.op("Add", [self.floor_shift(z, np.array(lut_shift)), self.const(LUT_SIZE // 2, np.int64)])
+        bins = self.op("Clip", [bins, self.const(0, np.int64), self.const(LUT_SIZE - 1, np.int64)])
+        if table.shape[0] > 1:  # row c of the table for channel c, in the flattened table
+            bins = self.op("Add", [bins, self.const(ir.channel_view(np.arange(table.shape[0]) * LUT_SIZE, shape), np.int64)])
+        return self.op("Gather", [self.const(table.reshape(-1), np.int64), bins], axis=0)
+
+    def probability(self, rule, z: str, shape) -> str:
+        """σ(z) of a stochastic rule or gate: float64, or its table's 24-bit integers."""
+        return self.logistic(z) if self.form == "float" else self.lookup(rule.lut, rule.lut_shift, z, shape)
 
     def fire(self, fire, h: str, shape) -> str:
         """The boolean spikes of membrane h."""
-        threshold = self.const(ir.channel_view(fire.threshold, shape), self.dtype)
+        threshold = self.channel_const(fire.threshold, shape)
         if not fire.stochastic:
             return self.op("Greater" if fire.strict else "GreaterOrEqual", [h, threshold])
-        bits = self.hash24(fire.seed, shape)
-        if self.form == "float":  # u < σ(h − θ), as 1 / (1 + exp(−(h − θ)))
-            u = self.op("Mul", [self.cast(bits, np.float64), self.const(2.0**-24, np.float64)])
-            negative = self.op("Neg", [self.op("Sub", [h, threshold])])
-            p = self.op("Div", [self.const(1.0, np.float64), self.op("Add", [self.const(1.0, np.float64), self.op("Exp", [negative])])])
-            return self.op("Less", [u, p])
-        shifted = self.floor_shift(self.op("Sub", [h, threshold]), np.array(fire.lut_shift))
-        bins = self.op("Clip", [self.op("Add", [shifted, self.const(512, np.int64)]), self.const(0, np.int64), self.const(1023, np.int64)])
-        if fire.lut.shape[0] > 1:  # row c of the table for channel c, in the flattened table
-            bins = self.op("Add", [bins, self.const(ir.channel_view(np.arange(fire.lut.shape[0]) * fire.lut.shape[1], shape), np.int64)])
-        p = self.op("Gather", [self.const(fire.lut.reshape(-1), np.int64), bins], axis=0)
-        return self.op("Less", [self.cast(bits, np.int64), p])
+        return self.op("Less", [self.draws(fire.seed, shape), self.probability(fire, self.op("Sub", [h, threshold]), shape)])
 
     def reset(self, fire, cell, v: str, fired: str, shape) -> str:
         if fire.reset == "zero":
             return self.op("Where", [fired, self.const(0, self.dtype), v])
-        threshold = self.const(ir.channel_view(fire.threshold, shape), self.dtype)
-        v = self.op("Sub", [v, self.op("Mul", [self.cast(fired, self.dtype), threshold])])
+        v = self.op("Sub", [v, self.op("Mul", [self.cast(fired, self.dtype), self.channel_const(fire.threshold, shape)])])
         return v if self.form == "float" else self.sat(v, cell.width)
 
     # --- counter-based random numbers (spc.compiler.rng) ----------------------------------------
+    def draws(self, seed: int, shape) -> str:
+        """The uniforms of `seed` at this step for every element of [B, *shape]: the 24-bit integers
+        u24 (int64) in the integer graph, u24 · 2^−24 (float64) in the float graph."""
+        bits = self.hash24(seed, shape)
+        if self.form == "integer":
+            return self.cast(bits, np.int64)
+        return self.op("Mul", [self.cast(bits, np.float64), self.const(2.0**-24, np.float64)])
+
     def hash24(self, seed: int, shape) -> str:
         """uint32 (mix(mix(mix(seed) ^ t) ^ index)) >> 8 for every element of [B, *shape]."""
         h = self.mix(self.const(seed % 2**32, np.uint32))
@@ -458,6 +557,11 @@ class StepGraph(GraphBuilder):
             index = self.op("Add", [first, self.const(np.arange(size).reshape(shape), np.int64)])
             self.cached[shape] = self.cast(index, np.uint32)
         return self.cached[shape]
+
+
+def cell_bound(cell) -> int:
+    """Bound on |output| of an integer cell: its table's largest entry (QSigmoid), else sat_W's limit."""
+    return int(np.abs(cell.lut).max()) if isinstance(cell, QSigmoid) else 2 ** (cell.width - 1) - 1
 
 
 def sequence_graph(step: StepGraph) -> onnx.GraphProto:

@@ -21,7 +21,7 @@ class Approximation:
     dropped_weight_share: float
 
     def to_json(self) -> dict:
-        return {"layer": self.layer, "kind": self.kind, "what": "dropped the weights on future inputs (upper triangle)", "dropped_weight_share": self.dropped_weight_share}
+        return {"layer": self.layer, "kind": self.kind, "what": f"dropped the weights on future inputs (upper triangle), {100 * self.dropped_weight_share:.1f}% of the weight mass", "dropped_weight_share": self.dropped_weight_share}
 
 
 def check_causality(graph: Graph, drop_future: bool = False) -> tuple[Graph, list[Approximation]]:

@@ -18,7 +18,8 @@ class ParallelNeuronOp(NeuronOp):
         raise NotImplementedError
 
     def lower(self) -> Neuron:
-        """The equivalent stepwise neuron."""
+        """The equivalent stepwise neuron, or, for a membrane that sums several filters, a
+        `spc.compiler.passes.lower.Subgraph` of branch neurons whose last node is the layer."""
         raise NotImplementedError
 
 

@@ -1,0 +1,77 @@
+"""MPE-PSN, both variants: the parallel form is the reference code's formula with spc's seeded
+draws, the stepwise form (gate, sum, membrane) equals it, the gate is seeded and unbiased, θ learns,
+and the integer form needs a power-of-two τ."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import spc
+from spc.compiler.rng import uniform_sequence
+from spc.errors import SpcError
+from spc.frontends.torch.neurons import MPEPSNOp
+
+from neuron_forms import assert_equivalent, assert_trains_and_verifies
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 12), batch=st.integers(1, 3), shape=st.sampled_from([(1,), (4,), (2, 3)]), variant=st.sampled_from("AB"), stochastic=st.booleans(), tau=st.sampled_from([0.25, 0.5, 0.3]), draw_seed=st.integers(0, 2**31))
+def test_parallel_and_stepwise_agree(seed, steps, batch, shape, variant, stochastic, tau, draw_seed):
+    rng = np.random.default_rng(seed)
+    x = 2 * rng.standard_normal((steps, batch) + shape)
+    op = MPEPSNOp(variant=variant, tau=tau, threshold=float(rng.uniform(-0.5, 1.5)), stochastic=stochastic, seed=draw_seed)
+    assert_equivalent(op, x)
+
+
+@pytest.mark.parametrize("variant", "AB")
+def test_membrane_is_the_published_formula(variant):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((9, 2, 5))
+    u = uniform_sequence(4, 9, 10).reshape(x.shape)
+    b = (u < 1 / (1 + np.exp(-x))).astype(float)  # b_t ~ Bernoulli(σ(x_t)), seeded
+    estimate = (1 - b) * x
+    if variant == "A":  # H[t] = X[t] + τ·V̂[t−1]
+        expected = x + 0.25 * np.concatenate([np.zeros_like(x[:1]), estimate[:-1]])
+    else:  # H[t] = X[t]·(1 + τ·(1 − b_t))
+        expected = x * (1 + 0.25 * (1 - b))
+    h, spikes = MPEPSNOp(variant=variant, tau=0.25, threshold=0.3, seed=4).parallel(torch.from_numpy(x))
+    np.testing.assert_allclose(h.numpy(), expected, rtol=0, atol=1e-15)
+    assert np.array_equal(spikes.numpy(), expected > 0.3)  # strictly above θ
+
+
+def test_gate_is_seeded_and_unbiased_and_its_expectation_is_an_option():
+    x = torch.zeros(400, 8, 25, dtype=torch.float64) + 1.0  # V̂ = (1 − b)·1 with P(b) = σ(1)
+    op = MPEPSNOp(variant="B", tau=1.0, threshold=10.0, seed=3)
+    h = op.parallel(x)[0]
+    assert torch.equal(h, op.parallel(x)[0]) and not torch.equal(h, op.replace(seed=4).parallel(x)[0])
+    assert abs((h - 1).mean().item() - (1 - torch.sigmoid(torch.tensor(1.0)).item())) < 0.01
+    expected = op.replace(stochastic=False).parallel(x)[0]
+    assert torch.allclose(expected, torch.full_like(x, 2 - torch.sigmoid(torch.tensor(1.0)).item()))
+
+
+def test_module_trains_threshold_and_input_and_evaluates_as_its_op():
+    torch.manual_seed(0)
+    module = spc.MPEPSN("A", seed=9).double()
+    x = torch.randn(8, 3, 6, dtype=torch.float64, requires_grad=True)
+    module(x).sum().backward()  # training mode: fresh random draws
+    assert x.grad.abs().sum() > 0 and module.threshold.grad.abs() > 0
+    module.eval()
+    assert torch.equal(module(x), module.to_op().parallel(x.detach())[1])
+
+
+def test_integer_form_needs_a_power_of_two_tau():
+    x = (np.random.default_rng(0).random((6, 8, 4)) < 0.5).astype(np.float32)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5), spc.MPEPSN("B", tau=0.3), torch.nn.Linear(5, 2), spc.LI())
+    with pytest.raises(SpcError, match="layer '1:sum'.*power of two"):
+        spc.compile(model, x, calib=x)
+    model[1].tau = 0.25
+    integer = spc.compile(model, x, calib=x).integer
+    aligners = [n for n in integer.nodes if n.name.startswith("1:sum:align")]
+    assert aligners and all(n.op.cells[0].decay.tolist() == [4096] for n in aligners)  # pure shifts
+
+
+@pytest.mark.parametrize("variant", "AB")
+def test_trains_on_digits_and_verifies(variant):
+    assert_trains_and_verifies(spc.MPEPSN(variant))
