@@ -11,7 +11,6 @@ Every integer runtime's output is checked equal to the simulator's before its ti
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, median_seconds, write_results  # noqa: E402
+from harness import arguments, median_seconds, save  # noqa: E402
 
 import spc  # noqa: E402
 from spc.runtime.backends import BACKENDS, run_backend  # noqa: E402
@@ -40,10 +39,7 @@ def network(width: int) -> nn.Module:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv)
     torch.set_num_threads(2)
     steps, batch, width, repeats = (30, 4, 32, 1) if args.quick else (1000, 32, 256, 3)
     x = (np.random.default_rng(0).random((steps, batch, width)) < 0.2).astype(np.float32)
@@ -62,8 +58,7 @@ def main(argv=None) -> dict:
         print(f"{name:12s} {rows[name]['form']:9s} {rows[name]['seconds']:8.3f} s  {rows[name]['steps_per_s']:10,.0f} steps/s  {rows[name]['time_over_sim']:6.2f}x the simulator's time")
     config = {"T": steps, "B": batch, "width": width, "repeats": repeats, "statistic": "median wall time of one whole run (Lava: including its start-up)", "layers": "SlidingPSN(k=16), LIF, SPSN, LI(10)"}
     doc = {"benchmark": "b2_inference", "config": config, "results": rows}
-    if not args.quick or args.output_dir:
-        print(f"wrote {write_results('b2_inference_quick' if args.quick else 'b2_inference', doc, args.output_dir or RESULTS)}")
+    save("b2_inference", doc, args)
     return doc
 
 

@@ -10,7 +10,6 @@ saving the compiled directory, timed separately, each the median of 3 runs.
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
 import sys
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, median_seconds, write_results  # noqa: E402
+from harness import arguments, median_seconds, save  # noqa: E402
 
 import spc  # noqa: E402
 
@@ -37,10 +36,7 @@ def width_for(synapses: int) -> int:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv)
     torch.set_num_threads(2)
     sizes = [10_000, 30_000] if args.quick else [10_000, 100_000, 1_000_000, 10_000_000]
     repeats = 1 if args.quick else 3
@@ -60,8 +56,7 @@ def main(argv=None) -> dict:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     doc = {"benchmark": "b3_compile_time", "config": {"T": 16, "calibration": "random spike trains, 16 samples", "repeats": repeats, "statistic": "median"}, "results": rows}
-    if not args.quick or args.output_dir:
-        print(f"wrote {write_results('b3_compile_time_quick' if args.quick else 'b3_compile_time', doc, args.output_dir or RESULTS)}")
+    save("b3_compile_time", doc, args)
     return doc
 
 

@@ -10,8 +10,6 @@ the process's baseline, Linux VmHWM), B = 8.
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -19,25 +17,20 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, write_results  # noqa: E402
+from harness import arguments, save  # noqa: E402
 
 import spc  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "long_sequences.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import long_sequences  # noqa: E402  (the model and the per-process memory measurement)
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("long_sequences_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return long_sequences
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv)
     example = _example()
     steps_list = [256, 1024] if args.quick else [1024, 4096, 16384, 65536]
     model = example.trained_model(1 if args.quick else 15)
@@ -56,8 +49,7 @@ def main(argv=None) -> dict:
             rows.append(row)
             print(f"T = {steps:6d}: parallel {row['parallel']['peak_mib']:8.1f} MiB {row['parallel']['seconds']:6.2f} s   stepwise {row['stepwise']['peak_mib']:6.1f} MiB {row['stepwise']['seconds']:6.2f} s")
     doc = {"benchmark": "b4_memory", "config": {"B": 8, "model": "examples/long_sequences.py", "measure": "VmHWM above baseline, fresh process"}, "results": rows}
-    if not args.quick or args.output_dir:
-        print(f"wrote {write_results('b4_memory_quick' if args.quick else 'b4_memory', doc, args.output_dir or RESULTS)}")
+    save("b4_memory", doc, args)
     return doc
 
 

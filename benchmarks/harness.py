@@ -3,6 +3,7 @@ and writing results as JSON next to the benchmark (benchmarks/results/NAME.json)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -55,3 +56,17 @@ def write_results(name: str, doc: dict, directory: Path = RESULTS) -> Path:
     path = directory / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **doc}, indent=1) + "\n")
     return path
+
+
+def arguments(doc: str, argv=None) -> argparse.Namespace:
+    """The options every benchmark takes: --quick (tiny shapes, a smoke run) and --output-dir."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run in seconds")
+    parser.add_argument("--output-dir", type=Path, default=None, help="where to write the JSON (default benchmarks/results/)")
+    return parser.parse_args(argv)
+
+
+def save(name: str, doc: dict, args: argparse.Namespace) -> None:
+    """Write a benchmark's results (a --quick run only when given an output directory)."""
+    if not args.quick or args.output_dir:
+        print(f"wrote {write_results(name + ('_quick' if args.quick else ''), doc, args.output_dir or RESULTS)}")

@@ -14,7 +14,6 @@ output; the benchmark checks that before it reports a time.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, median_seconds, write_results  # noqa: E402
+from harness import arguments, median_seconds, save  # noqa: E402
 
 import spc  # noqa: E402
 from spc.compiler import ir  # noqa: E402
@@ -118,10 +117,7 @@ def measure(steps: int, batch: int, width: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run in seconds")
-    parser.add_argument("--output-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv)
     torch.set_num_threads(2)
     configs = {"quick": (40, 4, 32, 1)} if args.quick else {"wide": (1000, 32, 256, 5), "narrow": (1000, 4, 32, 5)}
     results = {}
@@ -130,9 +126,7 @@ def main(argv=None) -> dict:
         results[name] = measure(steps, batch, width, repeats)
     config = {"layers": "Linear+LIF, Linear+SlidingPSN(k=16), Linear+SPSN, Linear+LI(10)", "input": "binary spikes, 20 %", "statistic": "median wall time of one whole run", "repeats": max(c[3] for c in configs.values())}
     doc = {"benchmark": "sim_speed", "config": config, "results": results}
-    if not args.quick or args.output_dir:
-        path = write_results("sim_speed_quick" if args.quick else "sim_speed", doc, args.output_dir or RESULTS)
-        print(f"wrote {path}")
+    save("sim_speed", doc, args)
     return doc
 
 

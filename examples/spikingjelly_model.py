@@ -11,22 +11,16 @@ the digits of examples/digits.py for a few epochs; spc then compiles the Spiking
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 import spc
 
-
-def _digits():
-    spec = importlib.util.spec_from_file_location("digits_example", Path(__file__).resolve().parent / "digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import digits  # noqa: E402  (examples/digits.py: data and training loop)
 
 
 def build_model() -> nn.Module:
@@ -51,7 +45,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from spikingjelly.activation_based import functional
 
-    digits = _digits()
     x_train, y_train, x_test, y_test = digits.load_data(args.samples)
     model = build_model()
 

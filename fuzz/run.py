@@ -18,7 +18,7 @@ with atheris.instrument_imports():
     from spc.errors import SpcError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import targets  # noqa: E402
+import fuzz_targets as targets  # noqa: E402
 
 
 def corpus(name: str, seed: Path) -> Path:

@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 from spc.api import compile, run, verify
 from spc.compiler.artifact import Compiled, load
 from spc.errors import SpcError
-from spc.frontends.torch.neurons import IF, LI, LIF, PSN, SPSN, MaskedPSN, SlidingPSN
+from spc.frontends.torch.neurons import DSN, IF, IPSU, LI, LIF, MPEPSN, PRF, PSN, PSU, RPSU, SPSN, ChannelwisePSN, MaskedPSN, SlidingPSN
 from spc.frontends.torch.perstep import PerStep
 from spc.frontends.torch.qat import quantization_aware
 
-__all__ = ["compile", "run", "verify", "load", "Compiled", "SpcError", "IF", "LI", "LIF", "PSN", "SPSN", "MaskedPSN", "SlidingPSN", "PerStep", "quantization_aware"]
+__all__ = ["compile", "run", "verify", "load", "Compiled", "SpcError", "IF", "LI", "LIF", "PSN", "SPSN", "MaskedPSN", "SlidingPSN", "PSU", "IPSU", "RPSU", "MPEPSN", "ChannelwisePSN", "DSN", "PRF", "PerStep", "quantization_aware"]

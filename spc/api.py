@@ -9,7 +9,7 @@ import torch
 
 from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load
 from spc.compiler.calibrate import calibrate
-from spc.compiler.passes import check_causality, fold_batchnorm, lower
+from spc.compiler.passes import approximate_time_invariant, check_causality, fold_batchnorm, lower
 from spc.compiler.quantize import QuantOptions, quantize
 from spc.errors import SpcError
 from spc.files import load_array
@@ -70,6 +70,7 @@ def compile(
     out: str | Path | None = None,
     *,
     drop_future: bool = False,
+    time_invariant: int | None = None,
     force: bool = False,
     calib: np.ndarray | str | Path | None = None,
     integer: bool = True,
@@ -85,11 +86,16 @@ def compile(
     `calib` is calibration input [T, B, ...], or the path of a .npy file holding it (random spike
     trains when None); the remaining keyword
     arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
-    weight_bits=8, input_bits=8, per_channel=False."""
+    weight_bits=8, input_bits=8, per_channel=False. `time_invariant=N` (opt-in) replaces time-indexed
+    kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
+    the approximation is recorded and `verify(model=...)` measures its effect."""
     options = QuantOptions(**quantization)
     options.check()
     traced, example_shape, source = trace(model, example)
     parallel, approximations = check_causality(traced, drop_future)
+    if time_invariant is not None:
+        parallel, fitted = approximate_time_invariant(parallel, time_invariant)
+        approximations = approximations + fitted
     stepwise = lower(fold_batchnorm(parallel))
     integer_graph, report = None, None
     if integer:
@@ -106,7 +112,7 @@ def compile(
         "model": source,
         "example_input_shape": list(example_shape),
         "time_steps": stepwise.time_steps,
-        "options": {"drop_future": drop_future, "integer": integer, **(report["options"] if report else {})},
+        "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, **(report["options"] if report else {})},
         "approximations": [a.to_json() for a in approximations],
     }
     compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)

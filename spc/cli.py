@@ -47,12 +47,12 @@ def cmd_compile(args) -> int:
 
     targets = None if args.target == "all" else parse_targets(args.target)
     compiled = spc.compile(
-        model, args.input_shape, args.output, drop_future=args.drop_future, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets,
+        model, args.input_shape, args.output, drop_future=args.drop_future, time_invariant=args.time_invariant, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets,
         decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
     )
     print(summary_table(compiled))
     for a in compiled.manifest["approximations"]:
-        print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}, {100 * a['dropped_weight_share']:.1f}% of its weight mass")
+        print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}")
     for warning in (compiled.quantization or {}).get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     for target, entry in compiled.manifest["targets"].items():
@@ -135,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", type=_shape, help="time-major example input shape T,B,features... (e.g. 16,1,64); optional for a .nir model")
     c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
     c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
+    c.add_argument("--time-invariant", type=int, metavar="N", help="approximate time-indexed kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms (the current input and N-1 shift-decay exponentials) so the model runs for any length; reported, and measured by spc verify --model")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     c.add_argument("--target", default="all", help="targets to emit: comma-separated from onnx, nir, lava (default: all that can express the model; a target named here must succeed), or none")
     q = c.add_argument_group("integer form (docs/integer-spec.md)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -39,3 +40,17 @@ def write_atomically(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: str | Path, fix: str = "recompile the model") -> dict:
+    """A JSON object from a file spc wrote, or an SpcError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpcError(str(path), "does not exist", fix)
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpcError(str(path), f"is not valid JSON ({e})", fix) from None
+    if not isinstance(doc, dict):
+        raise SpcError(str(path), "does not hold a JSON object", fix)
+    return doc

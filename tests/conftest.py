@@ -1,4 +1,6 @@
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,10 @@ settings.register_profile("thorough", deadline=None, max_examples=1000, suppress
 settings.load_profile(os.environ.get("SPC_HYPOTHESIS_PROFILE", "spc"))
 
 torch.set_num_threads(2)
+
+ROOT = Path(__file__).resolve().parent.parent
+for folder in ("examples", "benchmarks", "fuzz"):  # their scripts import as modules in the tests
+    sys.path.insert(0, str(ROOT / folder))
 
 
 @pytest.fixture

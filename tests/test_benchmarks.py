@@ -1,18 +1,12 @@
 """The benchmarks run (in their --quick form) so they cannot rot; their own checks of exactness
 between the compared implementations run too. No timing is asserted."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(name)  # benchmarks/ is on the path (conftest.py)
 
 
 def test_simulator_benchmark_quick(tmp_path):

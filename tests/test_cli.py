@@ -3,7 +3,6 @@ no output left behind)."""
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 import textwrap

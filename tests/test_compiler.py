@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 import spc
-from spc.compiler import ir
 from spc.compiler.cells import DelayLine, Neuron
 from spc.compiler.passes import check_causality, fold_batchnorm, lower
 from spc.compiler.serialize import encode, load_graph, save_graph

@@ -1,16 +1,10 @@
 """Every example runs in CI in a reduced form, so it cannot rot."""
 
-import importlib.util
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+import importlib
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(name)  # examples/ is on the path (conftest.py)
 
 
 def test_digits_trains_compiles_and_verifies(tmp_path, monkeypatch, capsys):
@@ -63,3 +57,12 @@ def test_long_sequences_example_measures_bounded_stepwise_memory(tmp_path, monke
     # streaming: 16x the steps, not 16x the memory (allow allocator noise of a few MiB)
     assert large["peak_bytes_above_baseline"] < small["peak_bytes_above_baseline"] + 8 * 2**20
     assert parallel["peak_bytes_above_baseline"] > 4 * large["peak_bytes_above_baseline"]
+
+
+def test_neuron_families_example_verifies_every_family(capsys):
+    example = _load("neuron_families")
+    assert example.main(["--epochs", "1", "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "every family verified: yes" in out
+    for family in example.FAMILIES:
+        assert family in out

@@ -1,7 +1,6 @@
 """The trainable modules: their forward is their IR operation's parallel form, they train
 (surrogate gradients), and stochastic firing is seeded and unbiased."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -34,7 +34,7 @@ from spc.frontends.torch.perstep import PerStep
 NEURONS: dict[type, Callable[[nn.Module], ParallelNeuronOp]] = {cls: cls.to_op for cls in neurons.TRAINABLE}
 """Neuron module type -> its IR operation. Other frontends (SpikingJelly) add their classes."""
 
-SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool2d, MaxPool2d, Flatten, Dropout, Identity, residual +"
+SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool2d, MaxPool2d, Flatten, Dropout, Identity, residual +"
 
 
 def module_class(module: nn.Module) -> type:

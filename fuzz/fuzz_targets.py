@@ -5,6 +5,7 @@ Used by tests/test_fuzz.py (hypothesis, bounded, in CI) and fuzz/run.py (atheris
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -33,37 +34,32 @@ def seed_artifact(directory: Path) -> Path:
     return directory / "seed"
 
 
-def _scratch(data: bytes, name: str) -> Path:
+@contextlib.contextmanager
+def _scratch(data: bytes, name: str):
+    """The bytes as a file of that name in a fresh temporary folder, removed afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="spc-fuzz-"))
-    (directory / name).write_bytes(data)
-    return directory
+    try:
+        (directory / name).write_bytes(data)
+        yield directory / name
+    finally:
+        shutil.rmtree(directory)
 
 
 def npy(data: bytes, graph) -> None:
-    directory = _scratch(data, "x.npy")
-    try:
-        x = load_array(directory / "x.npy", "input")
-        check_input(graph, x)
-    finally:
-        shutil.rmtree(directory)
+    with _scratch(data, "x.npy") as path:
+        check_input(graph, load_array(path, "input"))
 
 
 def nir_file(data: bytes) -> None:
     from spc.frontends.nir import from_nir
 
-    directory = _scratch(data, "model.nir")
-    try:
-        from_nir(directory / "model.nir")
-    finally:
-        shutil.rmtree(directory)
+    with _scratch(data, "model.nir") as path:
+        from_nir(path)
 
 
 def checkpoint(data: bytes) -> None:
-    directory = _scratch(data, "w.pt")
-    try:
-        load_checkpoint(directory / "w.pt")
-    finally:
-        shutil.rmtree(directory)
+    with _scratch(data, "w.pt") as path:
+        load_checkpoint(path)
 
 
 def graph_directory(seed: Path, graph_json: bytes | None = None, weights: bytes | None = None) -> None:
