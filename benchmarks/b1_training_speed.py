@@ -3,7 +3,8 @@
 Side by side in one run, at B = 32, N = 256, float32, on x [T, B, N] with a random output gradient:
 a plain stepwise LIF loop in torch (the best a competent user writes: over x.unbind(0), ATan
 surrogate, hard reset), SpikingJelly's multi-step LIFNode (torch backend, ATan) and its PSN /
-MaskedPSN (k = 16, λ = 1) / SlidingPSN (k = 16), every spc neuron (the same three, SPSN, LIF, LI),
+MaskedPSN (k = 16, λ = 1) / SlidingPSN (k = 16), every spc neuron (the same three, SPSN, LIF, LI,
+PSU, IPSU, RPSU, both MPE-PSN variants, the channel-wise PSN (k = 8), DSN and PRF),
 and the memory floor: one elementwise pass forward and backward over the same tensor.
 
 Timing: medians of repeated runs — 5 below 0.5 s, 3 below 5 s, after a first run that measures
@@ -74,7 +75,7 @@ def plain_lif_loop(x: torch.Tensor, tau: float = 2.0, v_threshold: float = 1.0) 
 @dataclass(frozen=True)
 class Case:
     name: str
-    make: Callable[[int], Callable]  # T -> layer (a module, or a function of x)
+    make: Callable[[int, int], Callable]  # (T, N) -> layer (a module, or a function of x)
     exponent: int = 1  # time ~ T**exponent at fixed B, N
     dense: bool = False  # a T×T product: run at B = 1 instead of skipping
 
@@ -83,22 +84,30 @@ def cases() -> list[Case]:
     from spikingjelly.activation_based import neuron, surrogate
 
     def sj(cls, args, **kwargs):
-        return lambda steps: cls(*args(steps), surrogate_function=surrogate.ATan(), **kwargs)
+        return lambda steps, neurons: cls(*args(steps), surrogate_function=surrogate.ATan(), **kwargs)
 
     return [
-        Case("plain LIF loop", lambda steps: plain_lif_loop),
-        Case("memory floor", lambda steps: lambda x: x * 2.0),
+        Case("plain LIF loop", lambda steps, neurons: plain_lif_loop),
+        Case("memory floor", lambda steps, neurons: lambda x: x * 2.0),
         Case("SpikingJelly LIFNode", sj(neuron.LIFNode, lambda steps: (), tau=2.0, step_mode="m")),
         Case("SpikingJelly PSN", sj(neuron.PSN, lambda steps: (steps,)), 2, True),
         Case(f"SpikingJelly MaskedPSN k={K}", sj(neuron.MaskedPSN, lambda steps: (K, steps), lambda_init=1.0, step_mode="m"), 2, True),
         # builds its T×T weight row by row: the backward copies the T×T gradient once per row
         Case(f"SpikingJelly SlidingPSN k={K}", sj(neuron.SlidingPSN, lambda steps: (K,), step_mode="m"), 3),
-        Case("spc PSN", lambda steps: spc.PSN(steps), 2, True),
-        Case(f"spc MaskedPSN k={K}", lambda steps: spc.MaskedPSN(K, steps, lambda_init=1.0)),
-        Case(f"spc SlidingPSN k={K}", lambda steps: spc.SlidingPSN(K)),
-        Case("spc SPSN", lambda steps: spc.SPSN()),
-        Case("spc LIF", lambda steps: spc.LIF(tau=2.0)),
-        Case("spc LI", lambda steps: spc.LI(tau=2.0)),
+        Case("spc PSN", lambda steps, neurons: spc.PSN(steps), 2, True),
+        Case(f"spc MaskedPSN k={K}", lambda steps, neurons: spc.MaskedPSN(K, steps, lambda_init=1.0)),
+        Case(f"spc SlidingPSN k={K}", lambda steps, neurons: spc.SlidingPSN(K)),
+        Case("spc SPSN", lambda steps, neurons: spc.SPSN()),
+        Case("spc LIF", lambda steps, neurons: spc.LIF(tau=2.0)),
+        Case("spc LI", lambda steps, neurons: spc.LI(tau=2.0)),
+        Case("spc PSU", lambda steps, neurons: spc.PSU(steps)),
+        Case("spc IPSU", lambda steps, neurons: spc.IPSU(steps), 2, True),
+        Case("spc RPSU", lambda steps, neurons: spc.RPSU(steps), 2, True),
+        Case("spc MPE-PSN A", lambda steps, neurons: spc.MPEPSN("A")),
+        Case("spc MPE-PSN B", lambda steps, neurons: spc.MPEPSN("B")),
+        Case("spc ChannelwisePSN k=8", lambda steps, neurons: spc.ChannelwisePSN(neurons, k=8)),
+        Case("spc DSN", lambda steps, neurons: spc.DSN(neurons)),
+        Case("spc PRF", lambda steps, neurons: spc.PRF(neurons)),
     ]
 
 
@@ -208,7 +217,7 @@ def training_step(layer, steps: int, batch: int, neurons: int) -> Callable[[], N
 
 
 def measure(case: Case, steps: int, batch: int, neurons: int) -> dict:
-    layer = case.make(steps)
+    layer = case.make(steps, neurons)
     step = training_step(layer, steps, batch, neurons)
     state = layer.state_dict().values() if isinstance(layer, torch.nn.Module) else ()
     row = probe(step, {t.untyped_storage().data_ptr() for t in state})
@@ -239,7 +248,7 @@ def plan(case: Case, steps: int, batch: int, last: dict | None) -> tuple[int, st
 
 def run(step_list: list[int], batch: int, neurons: int) -> list[dict]:
     for case in cases():  # first calls: imports, native build, autograd's threads
-        training_step(case.make(8), 8, 1, 8)()
+        training_step(case.make(8, 8), 8, 1, 8)()
     rows, last = [], {}
     for steps in step_list:
         for case in cases():

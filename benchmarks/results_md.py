@@ -30,6 +30,28 @@ def _md_table(head, rows) -> str:
     return "```\n" + render(tuple(head), [tuple(r) for r in rows]) + "\n```"
 
 
+def _b1(doc) -> str:
+    """One row per path, one column per T: seconds and the speed-up over the plain LIF loop."""
+    steps = sorted({r["T"] for r in doc["results"]})
+    at = {(r["path"], r["T"]): r for r in doc["results"]}
+    paths = list(dict.fromkeys(r["path"] for r in doc["results"]))
+
+    def cell(r):
+        if r is None or r.get("skipped"):
+            return "skipped"
+        speedup = f" ({r['speedup_vs_loop']:.1f}x)" if r.get("speedup_vs_loop") else f" (B = {r['B']})"
+        return f"{r['seconds']:.4f}{speedup}"
+
+    def dispatch(path):
+        found = [r["dispatch"] for r in doc["results"] if r["path"] == path and r.get("dispatch")]
+        return ", ".join(f"{k}: {v}" for k, v in found[-1].items()) if found else ""
+
+    rows = [(path, *(cell(at.get((path, t))) for t in steps), dispatch(path)) for path in paths]
+    table = _md_table(["path", *(f"T={t} s (vs loop)" for t in steps), "dispatch (longest T)"], rows)
+    goals = "\n".join(f"- {'met' if v['met'] else 'NOT MET'}: {goal} ({v['value']:.2f})" for goal, v in doc.get("targets", {}).items())
+    return f"{table}\n\n{goals}" if goals else table
+
+
 def _b2(doc) -> str:
     rows = [(name, r["form"], f"{r['seconds']:.3f}", f"{r['steps_per_s']:,.0f}", f"{r['time_over_sim']:.2f}") for name, r in doc["results"].items()]
     return _md_table(["runtime", "form", "seconds", "steps/s", "time / integer simulator"], rows)
@@ -60,7 +82,7 @@ def _generic(doc) -> str:
     return "```json\n" + json.dumps(doc["results"], indent=1) + "\n```"
 
 
-FORMATTERS = {"b2_inference": _b2, "b3_compile_time": _b3, "b4_memory": _b4, "sim_speed": _sim_speed}
+FORMATTERS = {"b1_training_speed": _b1, "b2_inference": _b2, "b3_compile_time": _b3, "b4_memory": _b4, "sim_speed": _sim_speed}
 
 
 def section(name: str, doc: dict) -> str:
