@@ -66,3 +66,5 @@ def test_neuron_families_example_verifies_every_family(capsys):
     assert "every family verified: yes" in out
     for family in example.FAMILIES:
         assert family in out
+    approximated = out.split("time-indexed kernels approximated")[1].splitlines()
+    assert [line.split()[0] for line in approximated[3:3 + len(example.TIME_INDEXED)]] == list(example.TIME_INDEXED)
