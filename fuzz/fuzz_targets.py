@@ -77,6 +77,21 @@ def graph_directory(seed: Path, graph_json: bytes | None = None, weights: bytes 
         shutil.rmtree(directory)
 
 
+def onnx_file(seed: Path, data: bytes) -> None:
+    """Run the bytes as the compiled model's whole-sequence ONNX graph (what `spc run --backend onnx` reads)."""
+    from spc.compiler.emit.onnx import FILES
+    from spc.runtime.onnx_runner import run_onnx
+
+    directory = Path(tempfile.mkdtemp(prefix="spc-fuzz-"))
+    try:
+        shutil.copytree(seed / "integer", directory / "integer")
+        (directory / FILES[("integer", "seq")]).write_bytes(data)
+        graph = load_graph(directory / "integer")
+        run_onnx(directory, np.ones((2, 1) + tuple(graph.input.op.shape), np.float32))
+    finally:
+        shutil.rmtree(directory)
+
+
 def mutate_json(doc, path: list, value):
     """Replace the value at `path` (keys / indices, clipped to what exists) in a JSON document."""
     if not path or not isinstance(doc, (dict, list)) or not doc:

@@ -2,7 +2,7 @@
 
     .venv/bin/python fuzz/run.py TARGET [atheris/libFuzzer options, e.g. -max_total_time=60]
 
-TARGET: npy, checkpoint, graph-json, weights-npz, nir. A crash is any exception other than SpcError.
+TARGET: npy, checkpoint, graph-json, weights-npz, nir, onnx. A crash is any exception other than SpcError.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def corpus(name: str, seed: Path) -> Path:
         np.save(directory / "valid.npy", np.ones((3, 1, 4), np.float32))
     elif name == "nir":
         (directory / "valid.nir").write_bytes((seed / "model.nir").read_bytes())
+    elif name == "onnx":
+        (directory / "valid.onnx").write_bytes((seed / "model_seq.onnx").read_bytes())
     elif name == "checkpoint":
         torch.save({"w": torch.ones(2, 3)}, directory / "valid.pt")
     else:
@@ -50,6 +52,7 @@ def main() -> None:
         "npy": lambda data: targets.npy(data, graph),
         "checkpoint": targets.checkpoint,
         "nir": targets.nir_file,
+        "onnx": lambda data: targets.onnx_file(seed, data),
         "graph-json": lambda data: targets.graph_directory(seed, graph_json=data),
         "weights-npz": lambda data: targets.graph_directory(seed, weights=data),
     }[name]

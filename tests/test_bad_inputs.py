@@ -86,6 +86,9 @@ def _setup(root: Path) -> None:
         (target / "stepwise" / "graph.json").write_text(json.dumps(doc))
     shutil.copytree(root / "good", root / "bad_json")
     (root / "bad_json" / "integer" / "graph.json").write_text("{ not json")
+    shutil.copytree(root / "good", root / "bad_onnx")
+    onnx_file = root / "bad_onnx" / "model_seq.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes()[: onnx_file.stat().st_size // 2])
     shutil.copytree(root / "good", root / "bad_npz")
     npz = root / "bad_npz" / "integer" / "weights.npz"
     npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
@@ -173,6 +176,7 @@ CASES = {
     "graph.json with a dangling input": (["inspect", "graph_dangling"], 2, ["graph.json: layer", "'nowhere'", "not defined before"]),
     "graph.json that is not JSON": (["run", "bad_json", "--input", "x.npy", "-o", "y.npy"], 2, ["integer/graph.json", "not valid JSON"]),
     "corrupt weights.npz": (["run", "bad_npz", "--input", "x.npy", "-o", "y.npy"], 2, ["integer/weights.npz", "cannot be read"]),
+    "truncated model_seq.onnx": (["run", "bad_onnx", "--input", "x.npy", "-o", "y.npy", "--backend", "onnx"], 2, ["model_seq.onnx", "cannot be read as an ONNX model", "compile the model again"]),
     "weights.npz without an array": (["inspect", "npz_missing_array"], 2, ["missing from weights.npz"]),
 }
 

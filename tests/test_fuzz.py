@@ -129,3 +129,24 @@ def test_regression_nir_file_with_a_damaged_symbol_table(seed):
     last = data.rfind(b"SNOD")  # the symbol table of a group deep in the file
     with pytest.raises(SpcError, match="malformed NIR graph"):
         targets.nir_file(data[:last] + b"XNOD" + data[last + 4 :])
+
+
+def test_onnx_files_read_back_on_corrupted_files(seed):
+    valid = (seed / "model_seq.onnx").read_bytes()
+    targets.onnx_file(seed, valid)  # the valid file runs
+
+    @FUZZ
+    @given(data=st.one_of(_flips(valid), st.binary(max_size=128)))
+    def run(data):
+        _clean(lambda: targets.onnx_file(seed, data))
+
+    run()
+
+
+def test_an_onnx_file_without_spc_metadata_is_refused(seed):
+    import onnx
+
+    model = onnx.load(seed / "model_seq.onnx")
+    del model.metadata_props[:]
+    with pytest.raises(SpcError, match="not an ONNX model spc wrote"):
+        targets.onnx_file(seed, model.SerializeToString())

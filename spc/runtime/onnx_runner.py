@@ -114,17 +114,24 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
     path = directory / FILES[(form, graph)]
     if not path.is_file():
         raise SpcError(str(path), "does not exist", "write the ONNX models first (spc.compiler.emit.onnx.emit_onnx)")
-    model = onnx.load(path)
-    meta = {p.key: p.value for p in model.metadata_props}
-    runner = ENGINE_TYPES[engine](model)
-    if graph == "seq":
-        results = {name: np.array(runner.array(value)) for name, value in runner({"x": x}).items()}
-    else:
-        results = _run_steps(runner, json.loads(meta["spc.state"]), x)
-    rec = Recording(meta["spc.output"])
-    for layer in json.loads(meta["spc.layers"]):
-        name = layer["name"]
-        rec.membranes[name] = results[f"membrane.{name}"]
-        rec.outputs[name] = results[f"spikes.{name}" if layer["spiking"] else f"membrane.{name}"]
-    rec.outputs[rec.output_name] = results["output"]
+    fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
+        raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
+    try:
+        meta = {p.key: p.value for p in model.metadata_props}
+        runner = ENGINE_TYPES[engine](model)
+        if graph == "seq":
+            results = {name: np.array(runner.array(value)) for name, value in runner({"x": x}).items()}
+        else:
+            results = _run_steps(runner, json.loads(meta["spc.state"]), x)
+        rec = Recording(meta["spc.output"])
+        for layer in json.loads(meta["spc.layers"]):
+            name = layer["name"]
+            rec.membranes[name] = results[f"membrane.{name}"]
+            rec.outputs[name] = results[f"spikes.{name}" if layer["spiking"] else f"membrane.{name}"]
+        rec.outputs[rec.output_name] = results["output"]
+    except Exception as e:  # the runtime refused the graph, or it lacks spc's metadata or outputs
+        raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e
     return rec
