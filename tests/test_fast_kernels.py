@@ -6,7 +6,9 @@ threads with a ragged tail) and compared in float64: membranes within 1e-12, spi
 the threshold, gradients within 1e-10. `gradcheck` checks every custom backward where the function
 is differentiable (the membranes, and the GEMM forms with a smooth epilogue); the spiking paths'
 surrogate gradients are compared with autograd through the reference forms, whose surrogate is
-SpikingJelly's ATan. The fall-back when no native kernels can be built runs in a subprocess.
+SpikingJelly's ATan. The per-channel kernels (channel-wise FIR and its moments, DSN, PRF) are
+compared with the torch forms they replace, run through the same entry points with the native
+kernels switched off. The fall-back when no native kernels can be built runs in a subprocess.
 """
 
 import json
@@ -22,6 +24,7 @@ import spc
 from spc.frontends.torch.firing import Spikes, spikes
 from spc.frontends.torch.kernels import filters, fused, native
 from spc.frontends.torch.kernels.banded import band_scan, toeplitz_weight
+from spc.frontends.torch.kernels.buffers import rows
 from spc.frontends.torch.kernels.fft import causal_conv, smooth_length
 from spc.frontends.torch.kernels.scan import ChunkMatrices, recurrent_scan
 from spc.frontends.torch.neurons.lif import leaky_recurrence
@@ -177,6 +180,97 @@ def test_native_lif_matches_the_unrolled_loop(steps, columns, reset):
     assert_grads(out, ref, (x,))
 
 
+# ---- per-channel kernels: native against the torch forms --------------------------------------
+
+# x [T, B, C, *space]: one step; spatial dims; 37 channels (blocks wrap around the channels' period)
+# over two threads; a period (C·space = 600) longer than one thread's columns
+CHANNEL_SHAPES = [(1, 2, 3), (6, 3, 4, 2), (40, 20, 37), (9, 2, 300, 2)]
+
+
+def both_paths(run):
+    """run() with the native kernels, then with the torch forms (native ones switched off)."""
+    with filters.record_paths() as paths:
+        out = run()
+    assert set(paths.values()) == {"native"}
+    with pytest.MonkeyPatch.context() as patch, filters.record_paths() as paths:
+        patch.setattr(native, "usable", lambda *tensors: False)
+        ref = run()
+    assert "native" not in paths.values()
+    return out, ref
+
+
+def _channel_inputs(shape, k, shared=False, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rows_ = 1 if shared else shape[2]
+    x = (2 * torch.randn(shape, dtype=F64, generator=gen)).requires_grad_()
+    taps = torch.randn(rows_, k, dtype=F64, generator=gen).requires_grad_()
+    bias = torch.randn(rows_, dtype=F64, generator=gen).requires_grad_()
+    return x, taps, bias
+
+
+def _prf_parameters(channels, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    delta = torch.exp(torch.empty(channels, dtype=F64).uniform_(-7, -2, generator=gen)).requires_grad_()
+    angle = torch.empty(channels, dtype=F64).uniform_(0, 6.3, generator=gen).requires_grad_()
+    return delta, angle
+
+
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES)
+@pytest.mark.parametrize("k,dilation,shared", [(1, 1, False), (3, 2, False), (5, 1, True)])
+def test_native_channel_fir_matches_the_grouped_convolution(shape, k, dilation, shared):
+    x, taps, bias = _channel_inputs(shape, k, shared)
+    _, h_ref = both_paths(lambda: filters.channel_fir(x, taps, dilation, bias))
+    for rule in RULES:
+        out, ref = both_paths(lambda: filters.channel_fir(x, taps, dilation, bias, rule))
+        assert_same(out, ref, h_ref, rule)
+        assert_grads(out, ref, (x, taps, bias))
+
+
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES)
+def test_native_channel_moments_match_the_batch_statistics(shape):
+    x, taps, _ = _channel_inputs(shape, 3)
+    out, ref = both_paths(lambda: torch.cat(filters.channel_moments(x, taps, 2)))
+    assert_same(out, ref)
+    assert_grads(out, ref, (x, taps))
+
+
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES)
+@pytest.mark.parametrize("shared", [False, True])
+def test_native_dsn_matches_the_chunked_scan(shape, shared):
+    x, taps, bias = _channel_inputs(shape, 3, shared)
+    _, h_ref = both_paths(lambda: filters.gated(x, taps, bias))
+    for rule in (None, Spikes(0.3)):
+        out, ref = both_paths(lambda: filters.gated(x, taps, bias, rule))
+        assert_same(out, ref, h_ref, rule)
+        assert_grads(out, ref, (x, taps, bias))
+
+
+@needs_native
+def test_native_dsn_gate_saturates_exactly():
+    """Gates far beyond exp's range (clamped inside the kernel) are exactly open or shut, in float32."""
+    x = torch.randn(20, 2, 2)
+    h = filters.gated(x, torch.zeros(2, 1), torch.tensor([1e4, -1e4]))
+    assert torch.equal(h[:, :, 0], torch.zeros(20, 2)) and torch.equal(h[:, :, 1], x[:, :, 1])
+    z = torch.linspace(-30, 30, 601)
+    a = 1 - filters.gated(torch.ones(1, 1, 601), torch.zeros(601, 1), z)[0, 0]  # h = 1 − a for x = 1
+    torch.testing.assert_close(a, torch.sigmoid(z), rtol=4e-7, atol=1e-7)
+
+
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES + [(300, 2, 3)])
+def test_native_resonator_matches_the_fft_convolution(shape):
+    x, _, _ = _channel_inputs(shape, 1)
+    delta, angle = _prf_parameters(shape[2])
+    _, h_ref = both_paths(lambda: filters.resonator(x, delta, angle, 2.0))
+    for rule in (None, Spikes(0.01, alpha=3.0)):
+        out, ref = both_paths(lambda: filters.resonator(x, delta, angle, 2.0, rule))
+        assert_same(out, ref, h_ref, rule)
+        assert_grads(out, ref, (x, delta, angle))
+
+
 # ---- gradcheck of every custom backward -------------------------------------------------------
 
 
@@ -207,6 +301,20 @@ def test_gradcheck_native_membranes():
     assert torch.autograd.gradcheck(lambda x: fused.chain(x, (0.9,), (0.3,)), (wide,), fast_mode=True)
 
 
+@needs_native
+def test_gradcheck_native_per_channel_membranes():
+    x, taps, bias = _channel_inputs((7, 2, 3), 3)
+    re, im, gain = (torch.tensor(v, dtype=F64, requires_grad=True) for v in ([0.9, 0.5, -0.3], [0.3, -0.6, 0.8], [0.1, 1.0, 0.5]))
+    assert torch.autograd.gradcheck(lambda x, w, b: fused.channel_fir(x, w, b, 2), (x, taps, bias))
+    assert torch.autograd.gradcheck(lambda x, w: torch.cat(fused.channel_moments(x, w, 2)), (x, taps))
+    assert torch.autograd.gradcheck(fused.gated, (x, taps, bias))
+    assert torch.autograd.gradcheck(fused.resonator, (x, re, im, gain))
+    wide, taps, bias = _channel_inputs((4, 50, 3, 4), 2)  # two threads, spatial dims; fast mode keeps the Jacobian small
+    assert torch.autograd.gradcheck(lambda x, w, b: fused.channel_fir(x, w, b, 1), (wide, taps, bias), fast_mode=True)
+    assert torch.autograd.gradcheck(fused.gated, (wide, taps, bias), fast_mode=True)
+    assert torch.autograd.gradcheck(fused.resonator, (wide, re, im, gain), fast_mode=True)
+
+
 def test_gradcheck_fft_convolution():
     x, taps, _ = _inputs(7, 2, 4)
     assert torch.autograd.gradcheck(causal_conv, (x, taps))
@@ -225,7 +333,10 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
         spc.SPSN()(x)
         spc.LIF()(x)
         spc.MaskedPSN(k=3, T=200, lambda_init=1.0)(torch.randn(200, 2, 8))
-    assert paths == {"fir": "native", "chain": "native", "lif": "native", "time-matrix": "banded-gemm"}
+        spc.ChannelwisePSN(8, k=3)(x)
+        spc.DSN(8)(x)
+        spc.PRF(8)(x)
+    assert paths == {"fir": "native", "chain": "native", "lif": "native", "time-matrix": "banded-gemm", "channel-fir": "native", "gated": "native", "resonator": "native"}
     with filters.record_paths() as paths:
         spc.MaskedPSN(k=3, T=40, lambda_init=1.0)(x)
     assert paths == {"time-matrix": "dense-gemm"}
@@ -236,8 +347,21 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
     with filters.record_paths() as paths:  # a dtype the native kernels do not take
         filters.fir(x.bfloat16(), torch.randn(4).bfloat16())
         filters.chain(x.bfloat16(), (0.5,), (1.0,))
-    assert paths == {"fir": "banded-gemm", "chain": "scan-gemm"}
+        filters.channel_fir(x.bfloat16(), torch.randn(8, 2).bfloat16())
+    assert paths == {"fir": "banded-gemm", "chain": "scan-gemm", "channel-fir": "grouped-conv"}
     assert not filters.banded_pays(64, 16) and filters.banded_pays(1024, 16)
+
+
+@needs_native
+def test_native_input_gradients_take_further_gradients_in_place():
+    """A native backward hands autograd a tensor of its own, not a view, so that autograd adds the
+    next gradient of the same input into it instead of allocating the sum."""
+    x, taps, bias = _channel_inputs((20, 4, 8), 3)
+    outs = [fused.channel_fir(x, taps, bias, 1), fused.gated(x, taps, bias), fused.fir(x, taps[0], bias[0])]
+    with torch.profiler.profile() as prof:
+        torch.autograd.grad(outs, x, [torch.ones_like(o) for o in outs])
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::add_" in ops and "aten::add" not in ops
 
 
 def _saved_bytes(fn, *inputs):
@@ -252,31 +376,49 @@ def _saved_bytes(fn, *inputs):
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("path", ["native-fir", "gemm-fir", "native-chain", "gemm-chain", "native-lif"])
+@pytest.mark.parametrize("path", ["native-fir", "gemm-fir", "native-chain", "gemm-chain", "native-lif", "native-channel-fir", "native-moments", "native-gated", "native-resonator"])
 def test_fused_paths_keep_at_most_their_input_and_one_membrane(path):
     if path.startswith("native") and native.library() is None:
         pytest.skip(native.status())
     x, taps, bias = _inputs(256, 512, 16)
+    cx, ctaps, cbias = _channel_inputs((256, 4, 128), 4)
+    coefficients = [torch.rand(128, dtype=F64, requires_grad=True) for _ in range(3)]
     run = {
         "native-fir": lambda: fused.fir(x, taps, bias, Spikes()),
         "gemm-fir": lambda: _gemm_fir(x, taps, bias, Spikes()),
         "native-chain": lambda: fused.chain(x, (0.9, 0.8), (1.0, 0.2), Spikes()),
         "gemm-chain": lambda: _gemm_chain(x, (0.9, 0.8), (1.0, 0.2), Spikes()),
         "native-lif": lambda: fused.lif(x, 0.5, 0.5, 1.0, "zero", 2.0),
+        "native-channel-fir": lambda: fused.channel_fir(cx, ctaps, cbias, 2, Spikes()),
+        "native-moments": lambda: fused.channel_moments(cx, ctaps, 2),
+        "native-gated": lambda: fused.gated(cx, ctaps, cbias, Spikes()),
+        "native-resonator": lambda: fused.resonator(cx, *coefficients, Spikes()),
     }[path]
     assert _saved_bytes(run) <= 1.05 * x.nbytes + 2**18  # the input (or LIF's membrane), S/C of it, small matrices
 
 
+def run_layers():
+    """Every neuron with a native kernel, forward and backward on one float64 input:
+    (the paths taken, the outputs, the gradients of the input and of every parameter)."""
+    torch.manual_seed(0)
+    x = torch.randn(30, 2, 300, dtype=F64, requires_grad=True)
+    dsn = spc.DSN(300, k=3, threshold=0.3).double()
+    torch.nn.init.normal_(dsn.weight)
+    layers = [spc.SlidingPSN(k=5).double(), spc.SPSN(tau_syn=5.0, tau_mem=3.0), spc.LIF(tau=3.0), spc.LI(tau=4.0)]
+    layers += [spc.ChannelwisePSN(300, k=3, dilation=2).double(), dsn, spc.PRF(300, threshold=0.05).double()]
+    with filters.record_paths() as paths:
+        outs = [layer(x) for layer in layers]
+    inputs = [x] + [p for layer in layers for p in layer.parameters()]
+    grads = torch.autograd.grad(sum((o * (i + 1)).sum() for i, o in enumerate(outs)), inputs)
+    return paths, outs, grads
+
+
 _FALLBACK = """
-import json, sys, torch, spc
-from spc.frontends.torch.kernels import filters, native
-torch.manual_seed(0)
-x = torch.randn(30, 2, 300, dtype=torch.float64, requires_grad=True)
-layers = [spc.SlidingPSN(k=5).double(), spc.SPSN(tau_syn=5.0, tau_mem=3.0), spc.LIF(tau=3.0), spc.LI(tau=4.0)]
-with filters.record_paths() as paths:
-    outs = [layer(x) for layer in layers]
-grads = torch.autograd.grad(sum((o * (i + 1)).sum() for i, o in enumerate(outs)), x)[0]
-json.dump({"status": native.status(), "paths": paths, "outs": [o.tolist() for o in outs], "grad": grads.tolist()}, open(sys.argv[1], "w"))
+import json, sys
+sys.path.insert(0, "tests")
+from test_fast_kernels import native, run_layers
+paths, outs, grads = run_layers()
+json.dump({"status": native.status(), "paths": paths, "outs": [o.tolist() for o in outs], "grads": [g.tolist() for g in grads]}, open(sys.argv[1], "w"))
 """
 
 
@@ -287,17 +429,14 @@ def test_without_native_kernels_the_torch_forms_give_the_same_results(tmp_path, 
     subprocess.run([sys.executable, "-c", _FALLBACK, str(out)], check=True, env=environment, cwd=ROOT, timeout=120)
     theirs = json.loads(out.read_text())
     assert theirs["status"].startswith(("disabled", "build failed"))
-    assert theirs["paths"] == {"fir": "banded-gemm", "chain": "scan-gemm", "lif": "loop"}
+    assert theirs["paths"] == {"fir": "banded-gemm", "chain": "scan-gemm", "lif": "loop", "channel-fir": "grouped-conv", "gated": "torch", "resonator": "fft"}
     if native.library() is None:
         return
-    torch.manual_seed(0)
-    x = torch.randn(30, 2, 300, dtype=F64, requires_grad=True)
-    layers = [spc.SlidingPSN(k=5).double(), spc.SPSN(tau_syn=5.0, tau_mem=3.0), spc.LIF(tau=3.0), spc.LI(tau=4.0)]
-    outs = [layer(x) for layer in layers]
-    grads = torch.autograd.grad(sum((o * (i + 1)).sum() for i, o in enumerate(outs)), x)[0]
-    for mine, their in zip(outs, theirs["outs"]):
+    _, outs, grads = run_layers()
+    for mine, their in zip(outs, theirs["outs"], strict=True):
         torch.testing.assert_close(mine, torch.tensor(their, dtype=F64), rtol=0, atol=1e-12)
-    torch.testing.assert_close(grads, torch.tensor(theirs["grad"], dtype=F64), rtol=0, atol=1e-10)
+    for mine, their in zip(grads, theirs["grads"], strict=True):
+        torch.testing.assert_close(mine, torch.tensor(their, dtype=F64), rtol=0, atol=1e-10 * max(1.0, mine.abs().max().item()))
 
 
 def test_benchmark_quick_run(tmp_path):

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 import spc
 from spc.frontends.torch.neurons import ChannelwisePSNOp
-from spc.frontends.torch.neurons.channelwise import POW2_SPAN, channel_fir
+from spc.frontends.torch.kernels.filters import channel_fir
+from spc.frontends.torch.neurons.channelwise import POW2_SPAN
 
 from neuron_forms import assert_equivalent, assert_trains_and_verifies, digits, digits_model, train
 

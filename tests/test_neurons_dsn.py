@@ -1,6 +1,7 @@
-"""DSN, the dynamic-decay neuron: the chunked scan is the recurrence (also for extreme decays and
-lengths that are not a multiple of the chunk), its custom gradient is the true one, and the stepwise
-Gated cell equals the parallel form."""
+"""DSN, the dynamic-decay neuron: the chunked scan (the torch form) is the recurrence (also for
+extreme decays and lengths that are not a multiple of the chunk), its custom gradient is the true
+one, and the stepwise Gated cell equals the parallel form. The fused native kernel is compared with
+the torch form in test_fast_kernels.py."""
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 import spc
 from spc.frontends.torch.neurons import DSNOp
-from spc.frontends.torch.neurons.dsn import _GatedScan, gated_scan
+from spc.frontends.torch.kernels.scan import _FirstOrderScan, first_order_scan
 
 from neuron_forms import assert_equivalent, assert_module_is_its_op_and_learns, assert_trains_and_verifies
 
@@ -36,7 +37,7 @@ def test_scan_is_the_recurrence_for_extreme_decays_and_any_length():
     for steps in (1, 2, 7, 50, 1000, 1031):
         a = rng.choice([0.0, 1e-300, 0.5, 1 - 1e-12, 1.0], size=(steps, 6)) * rng.uniform(0.999, 1.0, (steps, 6))
         beta = rng.standard_normal((steps, 6))
-        h = gated_scan(torch.from_numpy(a), torch.from_numpy(beta)).numpy()
+        h = first_order_scan(torch.from_numpy(a), torch.from_numpy(beta)).numpy()
         np.testing.assert_allclose(h, _loop(a, beta), rtol=0, atol=1e-9 * max(1.0, np.abs(h).max()))
 
 
@@ -45,7 +46,7 @@ def test_scan_gradient_is_exact():
     for steps in (5, 11):  # 11 steps: chunks of 3 and a padded last chunk
         a = torch.from_numpy(rng.uniform(0.05, 0.95, (steps, 3))).requires_grad_()
         beta = torch.from_numpy(rng.standard_normal((steps, 3))).requires_grad_()
-        assert torch.autograd.gradcheck(_GatedScan.apply, (a, beta))
+        assert torch.autograd.gradcheck(_FirstOrderScan.apply, (a, beta))
 
 
 def test_module_is_its_op_and_learns_the_gate():

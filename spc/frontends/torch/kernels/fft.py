@@ -20,6 +20,17 @@ def causal_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spectrum, n=n, dim=0)[:steps]
 
 
+def channel_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """y[t] = Σ_{n<=t} kernel[n, c]·x[t−n] along dim 0 of x [T, B, C, *space] with a kernel [T, C]
+    per channel, by FFT."""
+    if x.numel() == 0:
+        return x.clone()
+    steps = x.shape[0]
+    n = smooth_length(2 * steps - 1)
+    k = kernel.to(x.dtype).view((steps, 1, -1) + (1,) * (x.dim() - 3))
+    return torch.fft.irfft(torch.fft.rfft(x, n=n, dim=0) * torch.fft.rfft(k, n=n, dim=0), n=n, dim=0)[:steps]
+
+
 def smooth_length(n: int) -> int:
     """The smallest m >= n whose prime factors are all 2, 3 or 5."""
     m = n

@@ -6,7 +6,8 @@
  * that threads can split the columns between them. Compiled twice: REAL = float (suffix f32) and
  * REAL = double (suffix f64).
  *
- * Epilogue `mode`: 0 writes the membrane h, 1 the spikes h >= th, 2 the spikes h > th (strict).
+ * Epilogue `mode`: 0 writes the membrane h, 1 the spikes h >= th, 2 the spikes h > th (strict);
+ * the per-channel FIR also has MOMENTS (below).
  * Surrogate (modes 1, 2): d s / d h = (alpha / 2) / (1 + (pi/2 · alpha · (h − th))²), SpikingJelly's ATan.
  */
 #include <stdlib.h>
@@ -41,6 +42,10 @@ static inline vec load(const real *p) {
     vec v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+static inline void store(real *p, vec v) {
+    memcpy(p, &v, sizeof v);
 }
 
 /* acc[0:n] = bias + Σ_{j < count} w[j] · rows[j][0:n], rows[j] = base + j·stride: a full block
@@ -258,4 +263,444 @@ int NAME(lif_backward)(const real *hs, const real *g, real *gx, long T, long M, 
     }
     free(gv);
     return 0;
+}
+
+/* ---- per-channel kernels ------------------------------------------------------------------------
+ * Their coefficients are per channel, [count, C] row-major; column col belongs to channel
+ * (col / inner) % C, inner the product of the dims after the channels. A thread copies the
+ * coefficients of its columns into per-position rows (`layout`), which its inner loops read as
+ * plain vectors, and sums its gradients per position (`sums`) before adding them into its channels'
+ * sums[count, C] (a row of sums per thread, zeroed by the caller). */
+
+#define MOMENTS 3 /* the per-channel FIR's mode that accumulates Σh, Σh² instead of writing */
+
+/* Where the per-channel values of a thread's columns [m0, m1) live: column m0 + c at position
+ * (c + shift) mod L, with L the channels' period C·inner (so that a thread's per-position rows do
+ * not grow with the batch, and stay in L1 for a few hundred channels) or its W columns when these are
+ * fewer; position i belongs to channel ((base + i) / inner) mod C. */
+typedef struct {
+    long C, inner, L, shift, base;
+} layout;
+
+static layout layout_of(long C, long inner, long m0, long m1) {
+    long P = C * inner;
+    if (P < m1 - m0)
+        return (layout){C, inner, P, m0 % P, m0 - m0 % P};
+    return (layout){C, inner, m1 - m0, 0, m0};
+}
+
+static long channel_at(const layout *lay, long i) {
+    return (lay->base + i) / lay->inner % lay->C;
+}
+
+/* The columns [c, c + n) of the next block: at most `most`, within one period (so that its
+ * per-position values are contiguous); *p is the position of c. */
+static inline long span(const layout *lay, long c, long W, long most, long *p) {
+    long n = W - c < most ? W - c : most;
+    *p = (c + lay->shift) % lay->L;
+    return n < lay->L - *p ? n : lay->L - *p;
+}
+
+/* The per-position rows out[j·L + i] = coef[j·C + channel(i)], j < count; NULL when out of memory. */
+static real *per_position(const layout *lay, const real *coef, long count) {
+    real *out = malloc((size_t)(count * lay->L) * sizeof(real));
+    for (long i = 0; out && i < lay->L; i++)
+        for (long j = 0; j < count; j++)
+            out[j * lay->L + i] = coef[j * lay->C + channel_at(lay, i)];
+    return out;
+}
+
+/* Per-position sums of products, for the gradients of per-channel coefficients: vectorised partial
+ * sums in the kernel's type, added into float64 totals every `every` steps, by when each partial
+ * sum holds about FLUSH_TERMS terms (as fir_backward folds each step's partial sums). */
+#define FLUSH_TERMS 256
+typedef struct {
+    long count, L, every, steps;
+    real *part;    /* [count, L] */
+    double *total; /* [count, L] */
+} sums;
+
+static int sums_init(sums *a, const layout *lay, long count, long W) {
+    long per_step = W / lay->L; /* columns per position */
+    *a = (sums){count, lay->L, per_step < FLUSH_TERMS ? FLUSH_TERMS / per_step : 1, 0, NULL, NULL};
+    a->part = calloc((size_t)(count * lay->L), sizeof(real));
+    a->total = calloc((size_t)(count * lay->L), sizeof(double));
+    return a->part && a->total;
+}
+
+/* part[j][p + m] += u[m] · v[m] (v NULL: u[m]) for m < n. */
+static inline void sums_add(sums *a, long j, long p, const real *restrict u, const real *restrict v, long n) {
+    real *restrict part = a->part + j * a->L + p;
+    for (long m = 0; v && m < n; m++)
+        part[m] += u[m] * v[m];
+    for (long m = 0; !v && m < n; m++)
+        part[m] += u[m];
+}
+
+/* total[j][p + m] += u[m] · v[m] (v NULL: u[m]) in double, where a product of two reals is exact:
+ * for statistics whose difference cancels (Σh²/n − (Σh/n)²), which the partial sums would round. */
+static inline void sums_add_exact(sums *a, long j, long p, const real *restrict u, const real *restrict v, long n) {
+    double *restrict total = a->total + j * a->L + p;
+    for (long m = 0; v && m < n; m++)
+        total[m] += (double)u[m] * v[m];
+    for (long m = 0; !v && m < n; m++)
+        total[m] += u[m];
+}
+
+/* An FIR's gradient sums: part[j][p + m] += u[m] · rows[j − j0][off + m] for the taps j0 <= j < k
+ * that reach, and part[k][p + m] += u[m] for the bias; a full block in registers (one call per
+ * block, not per tap: n is short). */
+static inline void sums_add_taps(sums *a, long p, const real *u, const real *const *rows, long off, long j0, long k, long n) {
+    if (n != BLOCK) {
+        for (long j = j0; j < k; j++)
+            sums_add(a, j, p, u, rows[j - j0] + off, n);
+        sums_add(a, k, p, u, NULL, n);
+        return;
+    }
+    vec g[R];
+    for (int r = 0; r < R; r++)
+        g[r] = load(u + r * LANES);
+    for (long j = j0; j < k; j++) {
+        real *part = a->part + j * a->L + p;
+        for (int r = 0; r < R; r++)
+            store(part + r * LANES, load(part + r * LANES) + g[r] * load(rows[j - j0] + off + r * LANES));
+    }
+    real *part = a->part + k * a->L + p;
+    for (int r = 0; r < R; r++)
+        store(part + r * LANES, load(part + r * LANES) + g[r]);
+}
+
+static void sums_flush(sums *a) {
+    for (long i = 0; i < a->count * a->L; i++) {
+        a->total[i] += a->part[i];
+        a->part[i] = 0;
+    }
+}
+
+/* The end of a step: the partial sums go into the totals every `every` steps. */
+static void sums_step(sums *a) {
+    if (++a->steps % a->every == 0)
+        sums_flush(a);
+}
+
+/* The end of a kernel: when it ran (ok), out[j·C + channel(i)] += the sums, j < count; then frees
+ * them (a zeroed struct, never initialised, adds nothing). Returns 0, or −1 when not ok. */
+static int sums_finish(sums *a, const layout *lay, double *out, int ok) {
+    for (long i = 0; ok && i < a->L; i++)
+        for (long j = 0; j < a->count; j++)
+            out[j * lay->C + channel_at(lay, i)] += a->total[j * a->L + i] + a->part[j * a->L + i];
+    free(a->part);
+    free(a->total);
+    return ok ? 0 : -1;
+}
+
+/* acc[0:n] = bias[0:n] (0 when NULL) + Σ_{j < count} w[j·ws + m] · rows[j][off + m]: dot_rows with
+ * per-column weights, row j of w at stride ws. */
+static inline void dot_columns(real *restrict acc, const real *const *rows, long off, const real *w, long ws, const real *bias, long count, long n) {
+    if (n == BLOCK) {
+        vec a[R];
+        for (int r = 0; r < R; r++)
+            a[r] = bias ? load(bias + r * LANES) : (vec){0};
+        for (long j = 0; j < count; j++)
+            for (int r = 0; r < R; r++)
+                a[r] += load(w + j * ws + r * LANES) * load(rows[j] + off + r * LANES);
+        memcpy(acc, a, sizeof a);
+        return;
+    }
+    for (long m = 0; m < n; m++)
+        acc[m] = bias ? bias[m] : 0;
+    for (long j = 0; j < count; j++) {
+        const real *restrict row = rows[j] + off, *restrict wj = w + j * ws;
+        for (long m = 0; m < n; m++)
+            acc[m] += wj[m] * row[m];
+    }
+}
+
+/* rows[i] = the row t − (k−1−j)·d of x, at column m0, for the taps j = j0 + i that reach a step
+ * >= 0; returns j0. */
+static long past_rows(const real **rows, const real *x, long t, long M, long m0, long k, long d) {
+    long j0 = k - 1 - t / d > 0 ? k - 1 - t / d : 0;
+    for (long j = j0; j < k; j++)
+        rows[j - j0] = x + (t - (k - 1 - j) * d) * M + m0;
+    return j0;
+}
+
+/* The transpose of past_rows over a ring of the last `slots` rows (row s at slot s mod slots):
+ * rows[i] = the row t + (k−1−j)·d for the taps j = j0 + i that reach a step <= T − 1; returns j0. */
+static long future_rows(const real **rows, const real *ring, long stride, long slots, long t, long T, long k, long d) {
+    long j0 = k - 1 - (T - 1 - t) / d > 0 ? k - 1 - (T - 1 - t) / d : 0;
+    for (long j = j0; j < k; j++)
+        rows[j - j0] = ring + (t + (k - 1 - j) * d) % slots * stride;
+    return j0;
+}
+
+/* Row stride of a ring of rows of W columns: a cache line longer, so that the rows a block reads do
+ * not fall into one L1 set. */
+static long ring_stride(long W) {
+    return W + 64 / (long)sizeof(real);
+}
+
+/* Per-channel FIR with dilation d, coefficients [k+1, C] (the taps, then the bias):
+ * h[t] = bias + Σ_j w_j · x[t − (k−1−j)·d] (zeros before t = 0); out = epilogue(h), or for mode
+ * MOMENTS nothing: Σh and Σh² of each channel go into sums[2, C]. Returns 0, or −1 when out of memory. */
+int NAME(cfir_forward)(const real *x, real *out, long T, long M, long m0, long m1, const real *coef, long C, long inner, long k, long d, int mode, real th, double *sums_out) {
+    long W = m1 - m0;
+    layout lay = layout_of(C, inner, m0, m1);
+    long L = lay.L;
+    real *w = per_position(&lay, coef, k + 1), h[BLOCK];
+    const real **rows = malloc((size_t)k * sizeof *rows);
+    sums moments = {0};
+    int ok = w && rows && (mode != MOMENTS || sums_init(&moments, &lay, 2, W));
+    for (long t = 0; ok && t < T; t++) {
+        long j0 = past_rows(rows, x, t, M, m0, k, d);
+        for (long c = 0, p, n; c < W; c += n) {
+            n = span(&lay, c, W, BLOCK, &p);
+            dot_columns(h, rows, c, w + j0 * L + p, L, w + k * L + p, k - j0, n);
+            if (mode == MOMENTS) {
+                sums_add_exact(&moments, 0, p, h, NULL, n);
+                sums_add_exact(&moments, 1, p, h, h, n);
+            }
+            real *restrict o = out + t * M + m0 + c;
+            for (long m = 0; mode != MOMENTS && m < n; m++)
+                o[m] = epilogue(h[m], mode, th);
+        }
+    }
+    free(w);
+    free(rows);
+    return sums_finish(&moments, &lay, sums_out, ok);
+}
+
+/* Backward of cfir_forward, from the last step to the first: gh = g for mode 0, membrane_grad(g, h)
+ * for modes 1, 2, and for MOMENTS (g unused) gh = q0 + q1 · (h − q2) with per-channel q [3, C]
+ * (the gradient of a mean q0·n and a variance around q2); gx[t] = Σ_j w_j · gh[t + (k−1−j)·d];
+ * into sums[k+1, C] the taps' Σ gh[t] · x[t − (k−1−j)·d] and the bias's Σ gh. The last (k−1)·d + 1
+ * rows of gh live in a ring. Returns 0 or −1. */
+int NAME(cfir_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, const real *coef, long C, long inner, long k, long d, int mode, real th, real alpha, const real *moments, double *sums_out) {
+    long W = m1 - m0, slots = (k - 1) * d + 1, stride = ring_stride(W);
+    layout lay = layout_of(C, inner, m0, m1);
+    long L = lay.L;
+    real *w = per_position(&lay, coef, k + 1), h[BLOCK] = {0}; /* h: unread in mode 0 */
+    real *q = mode == MOMENTS ? per_position(&lay, moments, 3) : NULL;
+    real *ring = malloc((size_t)(slots * stride) * sizeof(real));
+    const real **xrows = malloc((size_t)k * sizeof *xrows), **grows = malloc((size_t)k * sizeof *grows);
+    sums grads = {0};
+    int ok = w && ring && xrows && grows && (q || mode != MOMENTS) && sums_init(&grads, &lay, k + 1, W);
+    for (long t = T - 1; ok && t >= 0; t--) {
+        long j0 = past_rows(xrows, x, t, M, m0, k, d), j1 = future_rows(grows, ring, stride, slots, t, T, k, d);
+        real *restrict gh = ring + t % slots * stride;
+        const real *restrict gr = g + t * M + m0;
+        for (long c = 0, p, n; c < W; c += n) {
+            n = span(&lay, c, W, BLOCK, &p);
+            if (mode != 0)
+                dot_columns(h, xrows, c, w + j0 * L + p, L, w + k * L + p, k - j0, n);
+            for (long m = 0; m < n; m++) {
+                long i = c + m;
+                gh[i] = mode == MOMENTS ? q[p + m] + q[L + p + m] * (h[m] - q[2 * L + p + m]) : membrane_grad(gr[i], h[m], mode, th, alpha);
+            }
+            dot_columns(gx + t * M + m0 + c, grows, c, w + j1 * L + p, L, NULL, k - j1, n);
+            sums_add_taps(&grads, p, gh + c, xrows, c, j0, k, n);
+        }
+        sums_step(&grads);
+    }
+    free(w);
+    free(q);
+    free(ring);
+    free(xrows);
+    free(grows);
+    return sums_finish(&grads, &lay, sums_out, ok);
+}
+
+/* e^v for |v| <= 87 (float), 708 (double), written to vectorise (libm's exp does not without
+ * -ffast-math): e^v = 2^n · e^r with n = round(v / ln 2), |r| <= ln 2 / 2, e^r by its Taylor
+ * polynomial to the type's precision (7 terms for float, 13 for double: below 2 ulp in all), and 2^n
+ * put into the exponent bits, where it stays a normal number. */
+typedef __typeof__(__builtin_choose_expr(sizeof(real) == 4, (int)0, (long long)0)) word;
+static inline real exp_real(real v) {
+    const int single = sizeof(real) == 4, terms = single ? 7 : 13, mantissa = single ? 23 : 52, bias = single ? 127 : 1023;
+    const real ln2_hi = 0.693145751953125, ln2_lo = 1.42860682030941723212e-6; /* n · ln2_hi is exact */
+    static const real inverse[14] = {1, 1, 1. / 2, 1. / 3, 1. / 4, 1. / 5, 1. / 6, 1. / 7, 1. / 8, 1. / 9, 1. / 10, 1. / 11, 1. / 12, 1. / 13};
+    real n = (real)(word)(v * (real)1.44269504088896340736 + (real)__builtin_copysign(0.5, v)); /* half away from 0 */
+    real r = (v - n * ln2_hi) - n * ln2_lo, p = 1;
+    for (int i = terms; i >= 1; i--)
+        p = 1 + p * r * inverse[i];
+    word bits = ((word)n + bias) << mantissa;
+    real scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* z[0:n] ← σ(z[0:n]) = 1 / (1 + e^−z), z first clamped into exp_real's range (σ is saturated long
+ * before). The clamp has a loop of its own: GCC does not vectorise a loop in which a float-to-int
+ * conversion follows a select. */
+static inline void sigmoids(real *restrict z, long n) {
+    const real limit = sizeof(real) == 4 ? 87 : 708;
+    for (long m = 0; m < n; m++)
+        z[m] = z[m] < -limit ? -limit : z[m] > limit ? limit : z[m];
+    for (long m = 0; m < n; m++)
+        z[m] = 1 / (1 + exp_real(-z[m]));
+}
+
+/* DSN's gates a = σ(bias + Σ_j w_j · x[t−k+1+j]) into z for the next block of columns, at c (rows
+ * from past_rows, whose first tap is j0; w the per-position taps, then bias); returns the block's
+ * length, *p its position. */
+static inline long gates(real *z, const layout *lay, const real *w, const real *const *rows, long c, long W, long j0, long k, long *p) {
+    long n = span(lay, c, W, BLOCK, p), L = lay->L;
+    dot_columns(z, rows, c, w + j0 * L + *p, L, w + k * L + *p, k - j0, n);
+    sigmoids(z, n);
+    return n;
+}
+
+/* DSN, the gated leaky membrane: the gate's per-channel FIR z = bias + Σ_j w_j · x[t−k+1+j]
+ * (coefficients [k+1, C]), a = σ(z), h[t] = a · h[t−1] + (1 − a) · x[t]; out = epilogue(h).
+ * Returns 0 or −1. */
+int NAME(dsn_forward)(const real *x, real *out, long T, long M, long m0, long m1, const real *coef, long C, long inner, long k, int mode, real th) {
+    long W = m1 - m0;
+    layout lay = layout_of(C, inner, m0, m1);
+    real *w = per_position(&lay, coef, k + 1), *h = calloc((size_t)W, sizeof(real)), z[BLOCK];
+    const real **rows = malloc((size_t)k * sizeof *rows);
+    int ok = w && h && rows;
+    for (long t = 0; ok && t < T; t++) {
+        long j0 = past_rows(rows, x, t, M, m0, k, 1);
+        const real *restrict xr = x + t * M + m0;
+        real *restrict o = out + t * M + m0;
+        for (long c = 0, p, n; c < W; c += n) {
+            n = gates(z, &lay, w, rows, c, W, j0, k, &p);
+            for (long m = 0; m < n; m++) {
+                long i = c + m;
+                h[i] = z[m] * h[i] + (1 - z[m]) * xr[i];
+                o[i] = epilogue(h[i], mode, th);
+            }
+        }
+    }
+    free(w);
+    free(h);
+    free(rows);
+    return ok ? 0 : -1;
+}
+
+/* Backward of dsn_forward. First the membrane h is recomputed into gx; then from the last step to
+ * the first: gh = g (mode 0) or membrane_grad(g, h); the adjoint λ[t] = gh[t] + a[t+1] · λ[t+1];
+ * the gate's gradient gz = λ · (h[t−1] − x[t]) · a(1 − a); gx[t] = (1 − a) · λ + Σ_j w_j · gz[t+k−1−j]
+ * (overwriting h[t], no longer needed); into sums[k+1, C] the gate's taps' Σ gz[t] · x[t−k+1+j] and
+ * its bias's Σ gz. The last k rows of gz live in a ring. Returns 0 or −1. */
+int NAME(dsn_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, const real *coef, long C, long inner, long k, int mode, real th, real alpha, double *sums_out) {
+    if (NAME(dsn_forward)(x, gx, T, M, m0, m1, coef, C, inner, k, 0, 0) != 0)
+        return -1;
+    long W = m1 - m0, stride = ring_stride(W);
+    layout lay = layout_of(C, inner, m0, m1);
+    long L = lay.L;
+    real *w = per_position(&lay, coef, k + 1), *ring = malloc((size_t)(k * stride) * sizeof(real));
+    real *lambda = calloc((size_t)(3 * W), sizeof(real)), *next = lambda + W, *zeros = lambda + 2 * W, z[BLOCK], direct[BLOCK]; /* next: a[t+1] */
+    const real **xrows = malloc((size_t)k * sizeof *xrows), **zrows = malloc((size_t)k * sizeof *zrows);
+    sums grads = {0};
+    int ok = w && ring && lambda && xrows && zrows && sums_init(&grads, &lay, k + 1, W);
+    for (long t = T - 1; ok && t >= 0; t--) {
+        long j0 = past_rows(xrows, x, t, M, m0, k, 1), j1 = future_rows(zrows, ring, stride, k, t, T, k, 1);
+        real *restrict gz = ring + t % k * stride, *o = gx + t * M + m0;
+        const real *restrict xr = x + t * M + m0, *restrict gr = g + t * M + m0, *before = t ? o - M : zeros; /* h[t−1] */
+        for (long c = 0, p, n; c < W; c += n) {
+            n = gates(z, &lay, w, xrows, c, W, j0, k, &p);
+            for (long m = 0; m < n; m++) {
+                long i = c + m;
+                real a = z[m], gh = membrane_grad(gr[i], o[i], mode, th, alpha);
+                real l = gh + next[i] * lambda[i];
+                lambda[i] = l;
+                next[i] = a;
+                gz[i] = l * (before[i] - xr[i]) * a * (1 - a);
+                direct[m] = (1 - a) * l;
+            }
+            dot_columns(o + c, zrows, c, w + j1 * L + p, L, direct, k - j1, n);
+            sums_add_taps(&grads, p, gz + c, xrows, c, j0, k, n);
+        }
+        sums_step(&grads);
+    }
+    free(w);
+    free(ring);
+    free(lambda);
+    free(xrows);
+    free(zrows);
+    return sums_finish(&grads, &lay, sums_out, ok);
+}
+
+/* One step of a damped rotation: s ← A · s + v for complex s = su + i·sr, A = re + i·im, v = vu + i·vr. */
+static inline void rotate(real *su, real *sr, real re, real im, real vu, real vr) {
+    real u = *su, r = *sr;
+    *su = re * u - im * r + vu;
+    *sr = im * u + re * r + vr;
+}
+
+/* PRF's resonator, per channel coefficients [3, C] (re, im, gain): s[t] = A · s[t−1] + x[t] with
+ * A = re + i·im, the membrane h = gain · Re s (the stepwise Resonator cell's u); out = epilogue(h).
+ * Returns 0 or −1. */
+int NAME(resonator_forward)(const real *x, real *out, long T, long M, long m0, long m1, const real *coef, long C, long inner, int mode, real th) {
+    long W = m1 - m0;
+    layout lay = layout_of(C, inner, m0, m1);
+    real *q = per_position(&lay, coef, 3), *s = calloc((size_t)(2 * W), sizeof(real));
+    int ok = q && s;
+    real *restrict su = s, *restrict sr = s + W;
+    for (long t = 0; ok && t < T; t++) {
+        const real *restrict xr = x + t * M + m0;
+        real *restrict o = out + t * M + m0;
+        for (long c = 0, p, n; c < W; c += n) {
+            n = span(&lay, c, W, W, &p);
+            const real *restrict re = q + p, *restrict im = q + lay.L + p, *restrict gain = q + 2 * lay.L + p;
+            for (long m = 0; m < n; m++) {
+                rotate(su + c + m, sr + c + m, re[m], im[m], xr[c + m], 0);
+                o[c + m] = epilogue(gain[m] * su[c + m], mode, th);
+            }
+        }
+    }
+    free(q);
+    free(s);
+    return ok ? 0 : -1;
+}
+
+/* Backward of resonator_forward, in two sweeps. Forward in time, with the state s its tangent
+ * w = ∂s/∂A (w[t] = A · w[t−1] + s[t−1]; s is holomorphic in A, so ∂s/∂re = w and ∂s/∂im = i·w):
+ * gh = g or membrane_grad(g, h) goes into gx, and Σ gh · Re w, Σ gh · Im w, Σ gh · Re s into
+ * sums[3, C] (times gain, −gain and 1 the gradients of re, im and gain). Then backward in time, the
+ * adjoint μ ← Ā · μ + gain · gh (Ā, the transposed rotation) gives gx[t] = Re μ, in place.
+ * Returns 0 or −1. */
+int NAME(resonator_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, const real *coef, long C, long inner, int mode, real th, real alpha, double *sums_out) {
+    long W = m1 - m0;
+    layout lay = layout_of(C, inner, m0, m1);
+    real *q = per_position(&lay, coef, 3), *s = calloc((size_t)(4 * W), sizeof(real));
+    sums grads = {0};
+    int ok = q && s && sums_init(&grads, &lay, 3, W);
+    real *restrict su = s, *restrict sr = s + W, *restrict wu = s + 2 * W, *restrict wr = s + 3 * W;
+    for (long t = 0; ok && t < T; t++) {
+        const real *restrict xr = x + t * M + m0, *restrict gr = g + t * M + m0;
+        real *restrict o = gx + t * M + m0;
+        for (long c = 0, p, n; c < W; c += n) {
+            n = span(&lay, c, W, W, &p);
+            const real *restrict re = q + p, *restrict im = q + lay.L + p, *restrict gain = q + 2 * lay.L + p;
+            for (long m = 0; m < n; m++) {
+                long i = c + m;
+                rotate(wu + i, wr + i, re[m], im[m], su[i], sr[i]);
+                rotate(su + i, sr + i, re[m], im[m], xr[i], 0);
+                o[i] = membrane_grad(gr[i], gain[m] * su[i], mode, th, alpha);
+            }
+            sums_add(&grads, 0, p, o + c, wu + c, n);
+            sums_add(&grads, 1, p, o + c, wr + c, n);
+            sums_add(&grads, 2, p, o + c, su + c, n);
+        }
+        sums_step(&grads);
+    }
+    real *restrict mu_u = su, *restrict mu_r = sr; /* the adjoint state, from zero */
+    for (long m = 0; ok && m < 2 * W; m++)
+        s[m] = 0;
+    for (long t = T - 1; ok && t >= 0; t--) {
+        real *restrict o = gx + t * M + m0;
+        for (long c = 0, p, n; c < W; c += n) {
+            n = span(&lay, c, W, W, &p);
+            const real *restrict re = q + p, *restrict im = q + lay.L + p, *restrict gain = q + 2 * lay.L + p;
+            for (long m = 0; m < n; m++) {
+                rotate(mu_u + c + m, mu_r + c + m, re[m], -im[m], gain[m] * o[c + m], 0);
+                o[c + m] = mu_u[c + m];
+            }
+        }
+    }
+    free(q);
+    free(s);
+    return sums_finish(&grads, &lay, sums_out, ok);
 }

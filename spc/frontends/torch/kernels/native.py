@@ -42,6 +42,12 @@ _SIGNATURES = {
     "chain_backward": (3, (_P, _P, _L, _I, "r", "r"), _I),
     "lif_forward": (3, ("r", "r", "r", _I), _I),
     "lif_backward": (3, ("r", "r", "r", _I, "r"), _I),
+    "cfir_forward": (2, (_P, _L, _L, _L, _L, _I, "r", _P), _I),
+    "cfir_backward": (3, (_P, _L, _L, _L, _L, _I, "r", "r", _P, _P), _I),
+    "dsn_forward": (2, (_P, _L, _L, _L, _I, "r"), _I),
+    "dsn_backward": (3, (_P, _L, _L, _L, _I, "r", "r", _P), _I),
+    "resonator_forward": (2, (_P, _L, _L, _I, "r"), _I),
+    "resonator_backward": (3, (_P, _L, _L, _I, "r", "r", _P), _I),
 }
 _MIN_COLUMNS_PER_THREAD = 256
 

@@ -15,13 +15,24 @@ Backward runs the adjoint scan from the last chunk, recomputing h_c from x_c and
 (S rows per chunk: S/C of x):
 
     gh_c = g_c · epilogue'(h_c),  gx_c = Kᵀ gh_c + Gᵀ λ_{c+1},  λ_c = Uᵀ gh_c + Fᵀ λ_{c+1}
+
+`first_order_scan` is the time-varying first-order case h[t] = a[t]·h[t−1] + β[t] (DSN's torch
+form), cut into chunks of L ≈ √T steps: first the recurrence runs inside every chunk at once from a
+zero start (L vector steps over all chunks), keeping the running product of the chunk's decays; then
+each chunk's start state is carried from the previous chunk's end and added times that product (T/L
+vector steps). O(T) work, L + T/L sequential steps instead of T, and every factor is a product of
+decays <= 1: nothing is divided by a tiny product (the flaw of the one-pass form h = P·cumsum(β/P)).
+The backward pass is the same scan run backwards in time (the adjoint recurrence), so memory stays
+O(T) per neuron.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from spc.frontends.torch.kernels.buffers import empty, rows
@@ -97,3 +108,50 @@ class _Scan(torch.autograd.Function):
                 new = torch.mm(mats.U[:r].t(), gh)
                 lam = new if lam is None else new.addmm_(mats.F.t(), lam)
         return gx.view(ctx.shape), None, None
+
+
+def _chunked(a: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """h[t] = a[t]·h[t−1] + beta[t], h[−1] = 0, along dim 0 of [T, N] tensors (no autograd)."""
+    steps, n = a.shape
+    chunk = max(1, math.isqrt(steps))
+    pad = -steps % chunk
+    a_c = F.pad(a, (0, 0, 0, pad), value=1.0).view(-1, chunk, n)  # padding after the end: a = 1, β = 0
+    b_c = F.pad(beta, (0, 0, 0, pad)).view(-1, chunk, n)
+    local, survive = torch.empty_like(b_c), torch.empty_like(a_c)
+    h, p = torch.zeros_like(b_c[:, 0]), torch.ones_like(a_c[:, 0])
+    for t in range(chunk):  # every chunk from a zero start
+        h = a_c[:, t] * h + b_c[:, t]
+        p = p * a_c[:, t]
+        local[:, t], survive[:, t] = h, p
+    carried = torch.zeros_like(h[0])
+    for c in range(local.shape[0]):  # the start state of each chunk, from the previous one's end
+        local[c] += survive[c] * carried
+        carried = local[c, -1]
+    return local.reshape(-1, n)[:steps]
+
+
+class _FirstOrderScan(torch.autograd.Function):
+    """h = _chunked(a, β), differentiable in both. Backward: λ[t] = g[t] + a[t+1]·λ[t+1] (the same
+    scan, reversed in time), then ∂/∂β = λ and ∂/∂a[t] = λ[t]·h[t−1]."""
+
+    @staticmethod
+    def forward(ctx, a, beta):
+        h = _chunked(a, beta)
+        ctx.save_for_backward(a, h)
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        a, h = ctx.saved_tensors
+        ahead = torch.cat([a[1:], torch.ones_like(a[:1])])  # a[t+1]; nothing after the end
+        lam = _chunked(ahead.flip(0), grad.flip(0)).flip(0)
+        before = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
+        return lam * before, lam
+
+
+def first_order_scan(a: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """h[t] = a[t]·h[t−1] + β[t] along dim 0 of [T, N] tensors, zero initial state."""
+    if beta.shape[0] == 0:
+        return beta.clone()
+    return _FirstOrderScan.apply(a, beta)

@@ -21,26 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spc.compiler.cells import DelayLine, Fire, Neuron
-from spc.frontends.torch.firing import fire
+from spc.frontends.torch.firing import Spikes, fire
+from spc.frontends.torch.kernels.filters import channel_fir, channel_moments
 from spc.frontends.torch.neurons.base import ParallelNeuronOp, to_numpy
 
 POW2_SPAN = 6
 """Octaves below a layer's largest tap that a power-of-two tap may lie (as `--taps pow2`)."""
-
-
-def channel_fir(x: torch.Tensor, taps: torch.Tensor, dilation: int = 1) -> torch.Tensor:
-    """y[t, ..., c, ...] = Σ_i taps[c, i]·x[t − (k−1−i)·dilation, ..., c, ...] for x [T, B, C, *space]
-    (taps [C, k] or [1, k]), zeros before t = 0: one grouped convolution over time."""
-    steps, batch, channels = x.shape[:3]
-    taps = taps.expand(channels, -1)
-    columns = x.movedim(0, -1).movedim(1, -2).reshape(-1, channels, steps)  # [B·space, C, T]
-    y = F.conv1d(F.pad(columns, ((taps.shape[1] - 1) * dilation, 0)), taps.unsqueeze(1).to(x.dtype), dilation=dilation, groups=channels)
-    space = x.shape[3:]
-    return y.reshape((batch,) + space + (channels, steps)).movedim(-2, 1).movedim(-1, 0)
 
 
 def signed_pow2(w: torch.Tensor) -> torch.Tensor:
@@ -61,16 +50,11 @@ class ChannelwisePSNOp(ParallelNeuronOp, kind="ChannelwisePSN"):
         self.lower().check(name, shape)
 
     def parallel(self, x):
-        h = channel_fir(x, torch.as_tensor(self.taps), self.dilation) + _channels(torch.as_tensor(self.bias, dtype=x.dtype), x)
+        h = channel_fir(x, torch.as_tensor(self.taps), self.dilation, torch.as_tensor(self.bias))
         return h, fire(h, 0.0)
 
     def lower(self):
         return Neuron(cells=(DelayLine(taps=self.taps, bias=self.bias, dilation=self.dilation),), fire=Fire(threshold=np.zeros(1)))
-
-
-def _channels(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A [C] tensor broadcasting over [T, B, C, *space]."""
-    return values.view((-1,) + (1,) * (like.dim() - 3))
 
 
 class ChannelwisePSN(nn.Module):
@@ -93,11 +77,11 @@ class ChannelwisePSN(nn.Module):
         dtype = x.dtype if x is not None else dtype
         weight, gamma, beta = (p.to(dtype) for p in (self.weight, self.bn_weight, self.bn_bias))
         if x is not None and self.training:
-            y = channel_fir(x, weight, self.dilation).movedim(2, 0).flatten(1)
-            mean, var = y.mean(1), y.var(1, unbiased=False)
+            mean, var = channel_moments(x, weight, self.dilation)
+            n = x.numel() // x.shape[2]  # values per channel
             with torch.no_grad():
                 self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
-                self.running_var.lerp_(y.var(1).to(self.running_var.dtype), self.momentum)
+                self.running_var.lerp_((var * (n / max(n - 1, 1))).to(self.running_var.dtype), self.momentum)  # unbiased
         else:
             mean, var = self.running_mean.to(dtype), self.running_var.to(dtype)
         scale = gamma / torch.sqrt(var + self.eps)
@@ -108,8 +92,7 @@ class ChannelwisePSN(nn.Module):
 
     def forward(self, x):
         taps, bias = self.folded(x)
-        h = channel_fir(x, taps, self.dilation) + _channels(bias, x)
-        return fire(h, 0.0, alpha=self.alpha)
+        return channel_fir(x, taps, self.dilation, bias, Spikes(0.0, self.alpha))
 
     def to_op(self) -> ChannelwisePSNOp:
         taps, bias = (to_numpy(t) for t in self.folded(dtype=torch.float64))  # as the model's float64 copy computes them

@@ -5,8 +5,9 @@
 with Δ (log-uniform in [1e-3, 1e-1] at initialisation) and θ (log of 2π·uniform) learned per
 channel and τ = 2 fixed, as in the authors' `ParallelResonateFire` (SpikingJelly heaviside: >=).
 Training: x is real, so Re U is the causal convolution of x with the real kernel
-Δ·e^(−Δt/τ)·cos(Δθt), computed per channel by FFT (O(T log T)). Stepwise, exactly: the 2-state
-damped rotation z ← A·z + Δ·x (a `Resonator` cell, any length).
+Δ·e^(−Δt/τ)·cos(Δθt) — on the CPU the 2-state rotation itself in one fused native kernel with the
+firing rule (O(T)), else per channel by FFT (O(T log T)); see `kernels.filters.resonator`.
+Stepwise, exactly: the 2-state damped rotation z ← A·z + Δ·x (a `Resonator` cell, any length).
 """
 
 from __future__ import annotations
@@ -20,29 +21,9 @@ from torch import nn
 
 from spc.compiler.cells import Fire, Neuron, Resonator
 from spc.compiler.ir import finite, layer_error
-from spc.frontends.torch.firing import fire
-from spc.frontends.torch.kernels.fft import smooth_length
+from spc.frontends.torch.firing import Spikes, fire
+from spc.frontends.torch.kernels.filters import resonator
 from spc.frontends.torch.neurons.base import ParallelNeuronOp, to_numpy
-
-
-def resonant_kernel(delta: torch.Tensor, angle: torch.Tensor, tau: float, steps: int) -> torch.Tensor:
-    """Re(Δ·A^t) for t < steps, per channel: [steps, C]."""
-    t = torch.arange(steps, dtype=delta.dtype, device=delta.device)[:, None]
-    return delta * torch.exp(-delta * t / tau) * torch.cos(delta * angle * t)
-
-
-def channel_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """y[t] = Σ_{n<=t} kernel[n, c]·x[t−n] along dim 0 of x [T, B, C, *space], by FFT."""
-    steps = x.shape[0]
-    n = smooth_length(2 * steps - 1)
-    k = kernel.to(x.dtype).view((steps, 1, -1) + (1,) * (x.dim() - 3))
-    return torch.fft.irfft(torch.fft.rfft(x, n=n, dim=0) * torch.fft.rfft(k, n=n, dim=0), n=n, dim=0)[:steps]
-
-
-def prf_membrane(x: torch.Tensor, delta: torch.Tensor, angle: torch.Tensor, tau: float) -> torch.Tensor:
-    if x.shape[0] == 0:
-        return x.clone()
-    return channel_conv(x, resonant_kernel(delta.to(x.dtype), angle.to(x.dtype), tau, x.shape[0]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +41,7 @@ class PRFOp(ParallelNeuronOp, kind="PRF"):
         self.lower().check(name, shape)
 
     def parallel(self, x):
-        h = prf_membrane(x, torch.as_tensor(self.delta), torch.as_tensor(self.angle), self.tau)
+        h = resonator(x, torch.as_tensor(self.delta), torch.as_tensor(self.angle), self.tau)
         return h, fire(h, self.threshold)
 
     def lower(self):
@@ -82,8 +63,7 @@ class PRF(nn.Module):
         self.theta_log = nn.Parameter(torch.log(2 * math.pi * torch.rand(channels).clamp_min(1e-3)))
 
     def forward(self, x):
-        h = prf_membrane(x, torch.exp(self.log_dt), torch.exp(self.theta_log), self.tau)
-        return fire(h, self.threshold, alpha=self.alpha)
+        return resonator(x, torch.exp(self.log_dt), torch.exp(self.theta_log), self.tau, Spikes(self.threshold, self.alpha))
 
     def to_op(self) -> PRFOp:
         delta, angle = (np.exp(to_numpy(p).astype(np.float64)) for p in (self.log_dt, self.theta_log))
