@@ -8,7 +8,7 @@ is differentiable (the membranes, and the GEMM forms with a smooth epilogue); th
 surrogate gradients are compared with autograd through the reference forms, whose surrogate is
 SpikingJelly's ATan. The per-channel kernels (channel-wise FIR and its moments, DSN, PRF) are
 compared with the torch forms they replace, run through the same entry points with the native
-kernels switched off. The fall-back when no native kernels can be built runs in a subprocess.
+kernels switched off; so are MPE-PSN's training gate (the same hashed draws) and PSU. The fall-back when no native kernels can be built runs in a subprocess.
 """
 
 import json
@@ -271,6 +271,35 @@ def test_native_resonator_matches_the_fft_convolution(shape):
         assert_grads(out, ref, (x, delta, angle))
 
 
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES + [(130, 2, 300)])
+@pytest.mark.parametrize("late", [True, False], ids=["A", "B"])
+def test_native_random_gate_matches_the_torch_form(shape, late):
+    """MPE-PSN's training form: the same hashed draws, membrane, spikes and gradients (θ's too)."""
+    x, _, _ = _channel_inputs(shape, 1)
+    threshold = torch.tensor(0.3, dtype=F64, requires_grad=True)
+    key = (2**32 - 5, 12345)
+    h, h_ref = both_paths(lambda: filters.random_gate(x, threshold, late, 0.25, key, fire=False))
+    out, ref = both_paths(lambda: filters.random_gate(x, threshold, late, 0.25, key, alpha=3.0))
+    assert_same(h, h_ref)
+    assert_same(out, ref, h_ref, Spikes(0.3, strict=True))
+    assert_grads(out, ref, (x, threshold))
+    assert_grads(h, h_ref, (x,))
+
+
+@needs_native
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES + [(300, 2, 3), (129, 2, 300)])
+@pytest.mark.parametrize("tau", [1.0, 2.5])
+def test_native_psu_matches_the_torch_form(shape, tau):
+    x, _, _ = _channel_inputs(shape, 1)
+    h, h_ref = both_paths(lambda: filters.psu(x, tau, 0.7))
+    assert_same(h, h_ref)
+    for rule in (None, Spikes(0.4, alpha=3.0, strict=True)):
+        out, ref = both_paths(lambda: filters.psu(x, tau, 0.7, rule))
+        assert_same(out, ref, h_ref, rule)
+        assert_grads(out, ref, (x,))
+
+
 # ---- gradcheck of every custom backward -------------------------------------------------------
 
 
@@ -315,6 +344,19 @@ def test_gradcheck_native_per_channel_membranes():
     assert torch.autograd.gradcheck(fused.resonator, (wide, re, im, gain), fast_mode=True)
 
 
+@needs_native
+def test_gradcheck_native_random_gate_and_psu_membranes():
+    threshold = torch.tensor(0.2, dtype=F64)
+    for shape in ((7, 2, 3), (4, 50, 3, 4)):  # the second: two threads, fast mode
+        x, _, _ = _channel_inputs(shape, 1)
+        fast = x.numel() > 100
+        for late in (True, False):
+            assert torch.autograd.gradcheck(lambda x: fused.mpe(x, threshold, late, 0.25, (7, 8), 2.0, fire=False), (x,), fast_mode=fast)
+        assert torch.autograd.gradcheck(lambda x: fused.psu(x, 1.5, 0.8), (x,), fast_mode=fast)
+    long, _, _ = _channel_inputs((150, 1, 2), 1)  # three checkpoints, the last tile short
+    assert torch.autograd.gradcheck(lambda x: fused.psu(x, 1.2, 0.8), (long,), fast_mode=True)
+
+
 def test_gradcheck_fft_convolution():
     x, taps, _ = _inputs(7, 2, 4)
     assert torch.autograd.gradcheck(causal_conv, (x, taps))
@@ -336,7 +378,9 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
         spc.ChannelwisePSN(8, k=3)(x)
         spc.DSN(8)(x)
         spc.PRF(8)(x)
-    assert paths == {"fir": "native", "chain": "native", "lif": "native", "time-matrix": "banded-gemm", "channel-fir": "native", "gated": "native", "resonator": "native"}
+        spc.MPEPSN("A")(x)
+        spc.PSU(40)(x)
+    assert paths == {"fir": "native", "chain": "native", "lif": "native", "time-matrix": "banded-gemm", "channel-fir": "native", "gated": "native", "resonator": "native", "random-gate": "native", "psu": "native"}
     with filters.record_paths() as paths:
         spc.MaskedPSN(k=3, T=40, lambda_init=1.0)(x)
     assert paths == {"time-matrix": "dense-gemm"}
@@ -376,7 +420,7 @@ def _saved_bytes(fn, *inputs):
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("path", ["native-fir", "gemm-fir", "native-chain", "gemm-chain", "native-lif", "native-channel-fir", "native-moments", "native-gated", "native-resonator"])
+@pytest.mark.parametrize("path", ["native-fir", "gemm-fir", "native-chain", "gemm-chain", "native-lif", "native-channel-fir", "native-moments", "native-gated", "native-resonator", "native-random-gate", "native-psu"])
 def test_fused_paths_keep_at_most_their_input_and_one_membrane(path):
     if path.startswith("native") and native.library() is None:
         pytest.skip(native.status())
@@ -393,6 +437,8 @@ def test_fused_paths_keep_at_most_their_input_and_one_membrane(path):
         "native-moments": lambda: fused.channel_moments(cx, ctaps, 2),
         "native-gated": lambda: fused.gated(cx, ctaps, cbias, Spikes()),
         "native-resonator": lambda: fused.resonator(cx, *coefficients, Spikes()),
+        "native-random-gate": lambda: fused.mpe(x, bias, True, 0.25, (1, 2), 2.0),
+        "native-psu": lambda: fused.psu(x, 2.0, 1.0, Spikes()),
     }[path]
     assert _saved_bytes(run) <= 1.05 * x.nbytes + 2**18  # the input (or LIF's membrane), S/C of it, small matrices
 
@@ -406,6 +452,7 @@ def run_layers():
     torch.nn.init.normal_(dsn.weight)
     layers = [spc.SlidingPSN(k=5).double(), spc.SPSN(tau_syn=5.0, tau_mem=3.0), spc.LIF(tau=3.0), spc.LI(tau=4.0)]
     layers += [spc.ChannelwisePSN(300, k=3, dilation=2).double(), dsn, spc.PRF(300, threshold=0.05).double()]
+    layers += [spc.MPEPSN("A", threshold=0.5).double(), spc.MPEPSN("B").double(), spc.PSU(T=30, tau=1.5, threshold=0.3)]  # MPE-PSN in training: drawn
     with filters.record_paths() as paths:
         outs = [layer(x) for layer in layers]
     inputs = [x] + [p for layer in layers for p in layer.parameters()]
@@ -429,7 +476,7 @@ def test_without_native_kernels_the_torch_forms_give_the_same_results(tmp_path, 
     subprocess.run([sys.executable, "-c", _FALLBACK, str(out)], check=True, env=environment, cwd=ROOT, timeout=120)
     theirs = json.loads(out.read_text())
     assert theirs["status"].startswith(("disabled", "build failed"))
-    assert theirs["paths"] == {"fir": "banded-gemm", "chain": "scan-gemm", "lif": "loop", "channel-fir": "grouped-conv", "gated": "torch", "resonator": "fft"}
+    assert theirs["paths"] == {"fir": "banded-gemm", "chain": "scan-gemm", "lif": "loop", "channel-fir": "grouped-conv", "gated": "torch", "resonator": "fft", "random-gate": "torch", "psu": "torch"}
     if native.library() is None:
         return
     _, outs, grads = run_layers()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import spc
 from spc.compiler.rng import uniform_sequence
 from spc.errors import SpcError
+from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons import MPEPSNOp
 
 from neuron_forms import assert_equivalent, assert_trains_and_verifies
@@ -49,6 +50,49 @@ def test_gate_is_seeded_and_unbiased_and_its_expectation_is_an_option():
     assert abs((h - 1).mean().item() - (1 - torch.sigmoid(torch.tensor(1.0)).item())) < 0.01
     expected = op.replace(stochastic=False).parallel(x)[0]
     assert torch.allclose(expected, torch.full_like(x, 2 - torch.sigmoid(torch.tensor(1.0)).item()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_training_draws_are_bernoulli_fresh_and_reproducible(dtype):
+    """In training the gate is closed with probability σ(x): per value v of x over 8192 draws, its rate
+    lies within 4.5 standard errors of σ(v) ("B", τ = 1: h = v·(2 − b) fires above θ = 1.5·v exactly
+    where the gate is open). Each call draws anew; torch.manual_seed repeats the draws."""
+    module = spc.MPEPSN("B", tau=1.0).to(dtype)
+
+    def open_rates():
+        rates = []
+        for v in (0.05, 0.3, 1.0, 2.0, 4.0):
+            module.threshold.data.fill_(1.5 * v)
+            rates.append(module(torch.full((256, 32), v, dtype=dtype)).mean().item())
+        return torch.tensor(rates, dtype=torch.float64)
+
+    torch.manual_seed(5)
+    first, second = open_rates(), open_rates()
+    p = torch.sigmoid(torch.tensor([0.05, 0.3, 1.0, 2.0, 4.0], dtype=torch.float64))
+    error = (p * (1 - p) / 8192).sqrt()
+    for rates in (first, second):
+        assert ((1 - rates - p).abs() < 4.5 * error).all(), (1 - rates, p)
+    assert not torch.equal(first, second)
+    torch.manual_seed(5)
+    assert torch.equal(open_rates(), first)
+
+
+def test_hashed_uniforms_are_uniform_and_independent():
+    """The training gate's uniforms: mean, variance, 64 equal bins (χ², 63 degrees of freedom) and
+    the correlation of neighbours in time, in columns and between keys, over 2^20 draws each."""
+    x = torch.empty(1024, 1024, dtype=torch.float64)
+    u, v = filters.hashed_uniforms(x, (3, 4)), filters.hashed_uniforms(x, (3, 5))
+    n = u.numel()
+    assert abs(u.mean().item() - 0.5) < 4.5 * (1 / 12 / n) ** 0.5 and abs(u.var().item() - 1 / 12) < 1e-3
+    counts = torch.histc(u, bins=64, min=0, max=1)
+    chi2 = ((counts - n / 64) ** 2 / (n / 64)).sum().item()
+    assert chi2 < 63 + 5 * (2 * 63) ** 0.5
+    c = u - 0.5
+    for a, b in ((c[1:], c[:-1]), (c[:, 1:], c[:, :-1]), (c, v - 0.5)):
+        assert abs((a * b).mean().item() * 12) < 5 / n**0.5
+    with pytest.MonkeyPatch.context() as patch:  # the int64 indices of tensors of 2^31 elements or more
+        patch.setattr(filters, "_INT32_INDICES", 0)
+        assert torch.equal(filters.hashed_uniforms(x, (3, 4)), u)
 
 
 def test_module_trains_threshold_and_input_and_evaluates_as_its_op():

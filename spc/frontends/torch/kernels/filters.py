@@ -37,6 +37,27 @@ against the torch forms (a plain stepwise LIF loop in torch: 0.19 s / 0.86 s):
   gradients, then the adjoint recurrence for x's); else "fft", an FFT convolution, O(T log T).
   PRF: 0.024 s / 0.071 s against 0.67 s / 3.5 s.
 
+Elementwise and two-state neurons, on x [T, ...] (any shape), measured the same way (2 cores of the
+EPYC shared with another run, medians side by side in one process; B = 32, N = 256, float32, at
+T = 1024 / 4096, against a plain stepwise LIF loop in torch: 0.17 s / 0.83 s; the memory floor, x·2
+forward and backward: 0.027 s / 0.11 s):
+
+- `random_gate` (MPE-PSN in training: the gate b = u < σ(x), its estimate, the membrane, firing
+  against a learned θ): "native", one pass forward (hash, σ, membrane, spikes) and one backward (the
+  gate drawn again, the surrogate, dx, and dθ summed in float64), keeping only x; else "torch", the
+  same draws (`hashed_uniforms`, int32 in place) then the elementwise torch ops. MPE-PSN "A" / "B":
+  0.048 s / 0.038 s at T = 1024, 0.18 s / 0.17 s at T = 4096, against 0.26 s / 0.24 s and 1.2 s /
+  1.0 s with `torch.bernoulli` and eager torch (about 12 passes each way). The torch form with the
+  hashed draws takes 0.34 s / 0.32 s at T = 1024 (its hash alone 0.19 s, `torch.bernoulli` 0.1 s):
+  slower on a CPU without a compiler, but the draws are the native kernel's, and on a GPU the hash's
+  integer passes are cheap.
+- `psu` (PSU: d = the leaky integrator of x, r = the same filter of −θ·σ(d) one step late, fired
+  on d + r): "native", the two filters, σ and the firing rule in one pass, keeping x and the states
+  every 64 steps (3% of x); backward in tiles of 64 steps × 512 columns, each rerun from its
+  checkpoint while in cache, then the adjoint recurrence; else "torch", two `chain`s with σ between
+  them. PSU: 0.040 s / 0.13 s at T = 1024 / 4096 (0.41 s at T = 16384), against 0.14 s / 0.53 s
+  (3.8 s) with the native `chain`s and eager torch between them.
+
 "Native" needs a CPU tensor of float32 or float64 and a library built by `native.py`; everything
 else (CUDA, no C compiler) takes the torch forms, which run on any device and give the same results
 to float rounding. `record_paths()` collects the path each call takes (the benchmark reports them).
@@ -51,7 +72,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spc.frontends.torch.firing import spikes
+from spc.frontends.torch.firing import Spikes, spikes
 from spc.frontends.torch.kernels import fused, native
 from spc.frontends.torch.kernels.banded import band_scan, toeplitz_weight
 from spc.frontends.torch.kernels.buffers import rows
@@ -223,3 +244,71 @@ def resonator(x: torch.Tensor, delta: torch.Tensor, angle: torch.Tensor, tau: fl
         return fused.resonator(x, *(c.to(x.dtype).expand(x.shape[2]) for c in coefficients), epilogue)
     taken("resonator", "fft")
     return _fired(channel_conv(x, resonant_kernel(delta.to(x.dtype), angle.to(x.dtype), tau, x.shape[0])), epilogue)
+
+
+# ---- elementwise and two-state neurons: MPE-PSN's training gate, PSU --------------------------------
+
+_INT32_INDICES = 2**31  # up to this many elements, the indices t·M + m are int32 (all below 2^31)
+
+
+def _signed(c):
+    """A 32-bit pattern (an int, or an int64 tensor of values < 2^32) as int32's value of it."""
+    if torch.is_tensor(c):
+        return (c - ((c >> 31) << 32)).to(torch.int32)
+    return c - 2**32 if c >= 2**31 else c
+
+
+def _mix32_(v: torch.Tensor) -> torch.Tensor:
+    """native.c's mix32 (lowbias32) on int32 bit patterns, in place: int32 products wrap around as
+    uint32's do, and a logical right shift is the arithmetic one masked."""
+    v ^= (v >> 16) & 0xFFFF
+    v *= _signed(0x7FEB352D)
+    v ^= (v >> 15) & 0x1FFFF
+    v *= _signed(0x846CA68B)
+    v ^= (v >> 16) & 0xFFFF
+    return v
+
+
+def hashed_uniforms(x: torch.Tensor, key: tuple[int, int]) -> torch.Tensor:
+    """The uniforms in [0, 1) that native.c's gate draws for x [T, ...] under `key` (two ints < 2^32):
+    a hash of each element's index i = t·M + m, of which the top 24 bits (exact in float32 and
+    float64)."""
+    if x.numel() <= _INT32_INDICES:
+        low, high = torch.arange(x.numel(), dtype=torch.int32, device=x.device), 0
+    else:
+        i = torch.arange(x.numel(), dtype=torch.int64, device=x.device)
+        low, high = _signed(i & 0xFFFFFFFF), _signed(i >> 32)
+    h = _mix32_(low ^ _signed(key[0]))
+    h ^= high
+    h ^= _signed(key[1])
+    return ((_mix32_(h) >> 8) & 0xFFFFFF).to(x.dtype).mul_(2.0**-24).view(x.shape)
+
+
+def random_gate(x: torch.Tensor, threshold: torch.Tensor, late: bool, tau: float, key: tuple[int, int], alpha: float = 2.0, fire: bool = True) -> torch.Tensor:
+    """MPE-PSN's training form: the gate b = u < σ(x) with u = `hashed_uniforms(x, key)` (constant
+    for autograd), h = x + tau·(1 − b)·x, the estimate one step late when `late`; spikes h > threshold
+    (a 0-dim tensor) with the ATan surrogate, or h itself when not `fire`."""
+    threshold = threshold.to(x.dtype)
+    if native.usable(x, threshold):
+        taken("random-gate", "native")
+        return fused.mpe(x, threshold, late, tau, key, alpha, fire)
+    taken("random-gate", "torch")
+    estimate = (hashed_uniforms(x, key) >= torch.sigmoid(x.detach())).to(x.dtype) * x
+    if late:
+        estimate = torch.cat([torch.zeros_like(estimate[:1]), estimate[:-1]])
+    h = x + tau * estimate
+    return spikes(h - threshold, Spikes(0.0, alpha, strict=True)) if fire else h
+
+
+def psu(x: torch.Tensor, tau: float, theta: float, epilogue=None) -> torch.Tensor:
+    """PSU's membrane V = d + r with d[t] = (d[t−1] + x[t])/τ and r[t] = (r[t−1] − θ·σ(d[t−1]))/τ
+    (r[0] = 0); then the epilogue, or V itself. Natively one fused pass forward and one backward;
+    else two `chain`s with the sigmoid between them."""
+    if native.usable(x):
+        taken("psu", "native")
+        return fused.psu(x, tau, theta, epilogue)
+    taken("psu", "torch")
+    d = chain(x, (1.0 / tau,), (1.0 / tau,))
+    feedback = torch.sigmoid(d[:-1]) * -theta
+    r = chain(torch.cat([torch.zeros_like(d[:1]), feedback]), (1.0 / tau,), (1.0 / tau,))
+    return _fired(d + r, epilogue)

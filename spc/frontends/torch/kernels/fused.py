@@ -1,10 +1,13 @@
 """Autograd functions over the native CPU kernels (`native.c`): an FIR, a chain of leaky stages,
 LIF with reset, a per-channel dilated FIR (and the moments of its output), DSN's gated leaky
-membrane and PRF's resonator, each fused with its firing rule and surrogate gradient.
+membrane, PRF's resonator, MPE-PSN's randomly gated estimate and PSU's two integrators with sigmoid
+feedback, each fused with its firing rule and surrogate gradient.
 
 Memory: the filters keep only their input for the backward pass and recompute the membrane there;
 LIF, whose reset makes the membrane impossible to rebuild backwards in time, keeps its membrane
-[T, M]. The epilogue is `firing.Spikes` or None (the membrane itself is the output).
+[T, M]. MPE-PSN keeps x and the key of its draws (the backward kernel draws the gate again); PSU
+keeps x and its states every PSU_CHECKPOINT steps, from which the backward kernel reruns each tile
+of steps while it is in cache. The epilogue is `firing.Spikes` or None (the membrane itself is the output).
 
 The per-channel kernels take x [T, B, C, *space] and per-channel coefficients [count, C]; their
 parameter gradients come back per thread in float64 and are summed here.
@@ -258,3 +261,72 @@ class _Resonator(torch.autograd.Function):
         gx, (by_re, by_im, g_gain) = _backward_per_channel(ctx, grad, 3)
         gain = ctx.saved_tensors[1][2]
         return gx, gain * by_re, -gain * by_im, g_gain, None
+
+
+PSU_CHECKPOINT = 64  # steps between PSU's saved states: 2/64 of x kept, tiles of 64 steps rerun
+
+
+def mpe(x: torch.Tensor, threshold: torch.Tensor, late: bool, tau: float, key: tuple[int, int], alpha: float, fire: bool = True) -> torch.Tensor:
+    """MPE-PSN's training form: h = x + tau·(1 − b)·x (one step late when `late`), the gate
+    b = u < σ(x) drawn with native.c's hash of the element index under `key`; spikes h > threshold
+    (a 0-dim tensor, learned) with the ATan surrogate, or h itself when not `fire`."""
+    return _MPE.apply(x, threshold, late, tau, key, alpha, fire)
+
+
+def psu(x: torch.Tensor, tau: float, theta: float, epilogue=None) -> torch.Tensor:
+    """PSU's membrane V = d + r, d[t] = (d[t−1] + x[t])/τ, r[t] = (r[t−1] − θ·σ(d[t−1]))/τ, then the epilogue."""
+    return _PSU.apply(x, tau, theta, epilogue)
+
+
+def _run_forward(kernel: str, x: torch.Tensor, rest) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x's contiguous rows, the output) of native.c's `kernel`_forward, `rest(i)` its trailing arguments."""
+    x2 = _contiguous_rows(x)
+    out, out2 = _output(x.shape, x2)
+    native.run(f"{kernel}_forward", [x2, out2], rest)
+    return x2, out
+
+
+def _run_backward(kernel: str, x2: torch.Tensor, grad: torch.Tensor, shape, rest) -> torch.Tensor:
+    """gx of native.c's `kernel`_backward on the saved rows x2 and the output's gradient."""
+    g2, (gx, gx2) = _contiguous_rows(grad), _output(shape, x2)
+    native.run(f"{kernel}_backward", [x2, g2, gx2], rest)
+    return gx
+
+
+class _MPE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, threshold, late, tau, key, alpha, fire):
+        mode, th = (2, float(threshold)) if fire else (0, 0.0)
+        ctx.args = (0 if late else 1, tau, *key, mode, th, alpha)
+        x2, out = _run_forward("mpe", x, lambda i: ctx.args[:-1])
+        ctx.save_for_backward(x2)
+        ctx.shape = x.shape
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (x2,) = ctx.saved_tensors
+        sums = torch.zeros(len(native.column_ranges(x2.shape[1])), dtype=torch.float64)
+        gx = _run_backward("mpe", x2, grad, ctx.shape, lambda i: (*ctx.args, sums[i].data_ptr()))
+        gth = sums.sum().to(x2.dtype) if ctx.args[4] else None  # the membrane does not depend on θ
+        return gx, gth, None, None, None, None, None
+
+
+class _PSU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, tau, theta, epilogue):
+        mode, threshold, ctx.alpha = _mode(epilogue)
+        checkpoints = x.new_empty(-(-x.shape[0] // PSU_CHECKPOINT), 2, math.prod(x.shape[1:]))
+        ctx.args = (PSU_CHECKPOINT, 1.0 / tau, theta, mode, threshold)
+        x2, out = _run_forward("psu", x, lambda i: (checkpoints.data_ptr(), *ctx.args))
+        ctx.save_for_backward(x2, checkpoints)
+        ctx.shape = x.shape
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x2, checkpoints = ctx.saved_tensors
+        gx = _run_backward("psu", x2, grad, ctx.shape, lambda i: (checkpoints.data_ptr(), *ctx.args, ctx.alpha))
+        return gx, None, None, None

@@ -704,3 +704,187 @@ int NAME(resonator_backward)(const real *x, const real *g, real *gx, long T, lon
     free(s);
     return sums_finish(&grads, &lay, sums_out, ok);
 }
+
+/* ---- elementwise random gate: MPE-PSN's training draws ------------------------------------------
+ * A counter-based hash of the element's index i = t·M + m (so that the draws do not depend on how
+ * threads split the columns) and a 64-bit key (k0, k1): two rounds of the `lowbias32` integer mixer
+ * (C. Wellons), of which the top 24 bits make a uniform u in [0, 1). kernels/fused.py computes the
+ * same numbers in torch for the fall-back. */
+typedef unsigned int u32;
+static inline u32 mix32(u32 v) {
+    v ^= v >> 16;
+    v *= 0x7feb352dU;
+    v ^= v >> 15;
+    v *= 0x846ca68bU;
+    v ^= v >> 16;
+    return v;
+}
+
+/* open[m] = 1 − b for the n elements of row t at column c: b = (u < σ(x)), u the hashed uniform;
+ * z is scratch of n reals. */
+static inline void gate_row(real *restrict open, real *restrict z, const real *restrict x, unsigned long long first, long n, u32 k0, u32 k1) {
+    for (long m = 0; m < n; m++)
+        z[m] = x[m];
+    sigmoids(z, n);
+    for (long m = 0; m < n; m++) {
+        unsigned long long i = first + (unsigned long long)m;
+        u32 h = mix32(mix32((u32)i ^ k0) ^ (u32)(i >> 32) ^ k1);
+        real u = (real)(h >> 8) * (real)(1.0 / 16777216.0);
+        open[m] = (real)!(u < z[m]);
+    }
+}
+
+/* MPE-PSN in training: the gate b ~ Bernoulli(σ(x)) drawn by the hash with key (k0, k1), the
+ * estimate e = (1 − b) · x, h = x + tau · e (variant 1, "B") or x + tau · e[t−1] (variant 0, "A");
+ * out = epilogue(h). Returns 0 or −1. */
+int NAME(mpe_forward)(const real *x, real *out, long T, long M, long m0, long m1, int variant, real tau, long k0, long k1, int mode, real th) {
+    long W = m1 - m0;
+    real *open = malloc((size_t)(3 * W) * sizeof(real)), *z = open + W, *late = open + 2 * W; /* late: e[t−1] */
+    if (!open)
+        return -1;
+    memset(late, 0, (size_t)W * sizeof(real));
+    for (long t = 0; t < T; t++) {
+        const real *restrict xr = x + t * M + m0;
+        real *restrict o = out + t * M + m0;
+        gate_row(open, z, xr, (unsigned long long)(t * M + m0), W, (u32)k0, (u32)k1);
+        for (long m = 0; m < W; m++) {
+            real e = open[m] * xr[m], h = xr[m] + tau * (variant ? e : late[m]);
+            late[m] = e;
+            o[m] = epilogue(h, mode, th);
+        }
+    }
+    free(open);
+    return 0;
+}
+
+/* Backward of mpe_forward, from the last step to the first, the gate redrawn: gh = g (mode 0) or
+ * membrane_grad(g, h); gx[t] = gh[t] · (1 + tau · (1 − b[t])) ("B") or gh[t] + tau · (1 − b[t]) ·
+ * gh[t+1] ("A"); the threshold's gradient −Σ gh goes into sums[0] (partial sums per column in the
+ * kernel's type, added into a float64 total every FLUSH_TERMS steps). Returns 0 or −1. */
+int NAME(mpe_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, int variant, real tau, long k0, long k1, int mode, real th, real alpha, double *sums_out) {
+    long W = m1 - m0;
+    real *buf = calloc((size_t)(5 * W), sizeof(real));
+    if (!buf)
+        return -1;
+    real *open = buf, *before = buf + W, *z = buf + 2 * W, *next = buf + 3 * W, *part = buf + 4 * W; /* before: 1 − b[t−1]; next: gh[t+1] */
+    double total = 0;
+    if (!variant && T > 0)
+        gate_row(open, z, x + (T - 1) * M + m0, (unsigned long long)((T - 1) * M + m0), W, (u32)k0, (u32)k1);
+    for (long t = T - 1; t >= 0; t--) {
+        const real *restrict xr = x + t * M + m0, *restrict gr = g + t * M + m0;
+        real *restrict o = gx + t * M + m0;
+        const real *restrict xp = z; /* x[t−1], zeros at t = 0 */
+        if (variant)
+            gate_row(open, z, xr, (unsigned long long)(t * M + m0), W, (u32)k0, (u32)k1);
+        else if (t > 0) {
+            gate_row(before, z, xr - M, (unsigned long long)((t - 1) * M + m0), W, (u32)k0, (u32)k1);
+            xp = xr - M;
+        } else {
+            memset(before, 0, (size_t)W * sizeof(real));
+            memset(z, 0, (size_t)W * sizeof(real));
+        }
+        for (long m = 0; m < W; m++) {
+            real h = xr[m] + tau * (variant ? open[m] * xr[m] : before[m] * xp[m]);
+            real gh = membrane_grad(gr[m], h, mode, th, alpha);
+            part[m] += gh;
+            o[m] = variant ? gh * (1 + tau * open[m]) : gh + tau * open[m] * next[m];
+            next[m] = gh;
+        }
+        if (!variant) {
+            real *swap = open;
+            open = before;
+            before = swap;
+        }
+        if ((T - t) % FLUSH_TERMS == 0 || t == 0)
+            for (long m = 0; m < W; m++) {
+                total += part[m];
+                part[m] = 0;
+            }
+    }
+    sums_out[0] -= total;
+    free(buf);
+    return 0;
+}
+
+/* ---- PSU: two leaky integrators with sigmoid feedback ---------------------------------------------
+ * d[t] = a · (d[t−1] + x[t]), r[t] = a · (r[t−1] − θ · σ(d[t−1])) (r[0] = 0), V = d + r, a = 1/τ;
+ * out = epilogue(V). The state between steps is d and q = r − θ · σ(d), zero at t = 0. */
+
+/* One PSU step over n columns: d, q updated in place; V into v; σ(d) into s. */
+static inline void psu_step(real *restrict d, real *restrict q, real *restrict s, real *restrict v, const real *restrict xr, long n, real a, real theta) {
+    for (long m = 0; m < n; m++) {
+        d[m] = a * (d[m] + xr[m]);
+        s[m] = d[m];
+    }
+    sigmoids(s, n);
+    for (long m = 0; m < n; m++) {
+        real r = a * q[m];
+        v[m] = d[m] + r;
+        q[m] = r - theta * s[m];
+    }
+}
+
+#define PSU_COLUMNS 512 /* columns of a tile of the backward pass (its buffers stay in L2) */
+
+/* PSU forward; the states (d, q) before every step t that is a multiple of K go into checkpoints
+ * ck [ceil(T/K), 2, M] (ck NULL: none). Returns 0 or −1. */
+int NAME(psu_forward)(const real *x, real *out, long T, long M, long m0, long m1, real *ck, long K, real a, real theta, int mode, real th) {
+    long W = m1 - m0;
+    real *buf = calloc((size_t)(4 * W), sizeof(real));
+    if (!buf)
+        return -1;
+    real *d = buf, *q = buf + W, *s = buf + 2 * W, *v = buf + 3 * W;
+    for (long t = 0; t < T; t++) {
+        if (ck && t % K == 0) {
+            memcpy(ck + (t / K) * 2 * M + m0, d, (size_t)W * sizeof(real));
+            memcpy(ck + (t / K) * 2 * M + M + m0, q, (size_t)W * sizeof(real));
+        }
+        psu_step(d, q, s, v, x + t * M + m0, W, a, theta);
+        real *restrict o = out + t * M + m0;
+        for (long m = 0; m < W; m++)
+            o[m] = epilogue(v[m], mode, th);
+    }
+    free(buf);
+    return 0;
+}
+
+/* Backward of psu_forward by the adjoint recurrence, in tiles of K steps × PSU_COLUMNS columns from
+ * the last step to the first: each tile reruns its steps from its checkpoint, keeping σ(d) and
+ * gV = g (mode 0) or membrane_grad(g, V); then backwards, with Λd, Λr the adjoints of d[t+1], r[t+1]:
+ * Λd ← gV + a · Λd − θ · σ'(d) · a · Λr, Λr ← gV + a · Λr, gx[t] = a · Λd. Returns 0 or −1. */
+int NAME(psu_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, const real *ck, long K, real a, real theta, int mode, real th, real alpha) {
+    long W = m1 - m0, C = W < PSU_COLUMNS ? W : PSU_COLUMNS;
+    real *buf = malloc((size_t)((2 * K + 3) * C + 2 * W) * sizeof(real));
+    if (!buf)
+        return -1;
+    real *sig = buf, *gv = buf + K * C, *d = buf + 2 * K * C, *q = d + C, *v = q + C, *lam_d = v + C, *lam_r = lam_d + W;
+    memset(lam_d, 0, (size_t)(2 * W) * sizeof(real));
+    for (long t0 = (T - 1) / K * K; T > 0 && t0 >= 0; t0 -= K) {
+        long t1 = t0 + K < T ? t0 + K : T;
+        for (long c = 0; c < W; c += C) {
+            long n = W - c < C ? W - c : C;
+            memcpy(d, ck + (t0 / K) * 2 * M + m0 + c, (size_t)n * sizeof(real));
+            memcpy(q, ck + (t0 / K) * 2 * M + M + m0 + c, (size_t)n * sizeof(real));
+            for (long t = t0; t < t1; t++) {
+                real *restrict s = sig + (t - t0) * C, *restrict gr = gv + (t - t0) * C;
+                const real *restrict gt = g + t * M + m0 + c;
+                psu_step(d, q, s, v, x + t * M + m0 + c, n, a, theta);
+                for (long m = 0; m < n; m++)
+                    gr[m] = membrane_grad(gt[m], v[m], mode, th, alpha);
+            }
+            real *restrict ld = lam_d + c, *restrict lr = lam_r + c;
+            for (long t = t1 - 1; t >= t0; t--) {
+                const real *restrict s = sig + (t - t0) * C, *restrict gr = gv + (t - t0) * C;
+                real *restrict o = gx + t * M + m0 + c;
+                for (long m = 0; m < n; m++) {
+                    real l = gr[m] + a * ld[m] - theta * s[m] * (1 - s[m]) * a * lr[m];
+                    lr[m] = gr[m] + a * lr[m];
+                    ld[m] = l;
+                    o[m] = a * l;
+                }
+            }
+        }
+    }
+    free(buf);
+    return 0;
+}

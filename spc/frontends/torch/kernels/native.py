@@ -48,6 +48,10 @@ _SIGNATURES = {
     "dsn_backward": (3, (_P, _L, _L, _L, _I, "r", "r", _P), _I),
     "resonator_forward": (2, (_P, _L, _L, _I, "r"), _I),
     "resonator_backward": (3, (_P, _L, _L, _I, "r", "r", _P), _I),
+    "mpe_forward": (2, (_I, "r", _L, _L, _I, "r"), _I),
+    "mpe_backward": (3, (_I, "r", _L, _L, _I, "r", "r", _P), _I),
+    "psu_forward": (2, (_P, _L, "r", "r", _I, "r"), _I),
+    "psu_backward": (3, (_P, _L, "r", "r", _I, "r", "r"), _I),
 }
 _MIN_COLUMNS_PER_THREAD = 256
 

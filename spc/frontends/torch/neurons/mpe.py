@@ -6,11 +6,14 @@ estimate V̂[t] = (1 − b_t)·X[t]:
     variant "B":  H[t] = X[t]·(1 + τ·(1 − b_t)) = X[t] + τ·V̂[t]
     spike: H > θ  (the reference surrogates fire on a strictly positive argument); θ learned, τ = 0.25
 
-The gate's gradient flows through X only (`torch.bernoulli` is a constant, as in the reference). In
-training mode the gate draws fresh random numbers; in eval mode, and in every compiled form, it draws
-the counter-based uniforms of `spc.compiler.rng` for `seed`, so the parallel and stepwise forms take
-the same draws. `stochastic=False` replaces b by its expectation σ(X) (the published inference
-substitute). The DVSGesture code's softmax-over-time gate is not causal and is not offered.
+The gate's gradient flows through X only (the draw is a constant, as `torch.bernoulli` is in the
+reference). In training mode the gate draws fresh random numbers: u < σ(X) with u a counter-based hash
+of each element's index under a key drawn from torch's generator (so `torch.manual_seed` makes
+training reproducible), computed with the membrane, the spikes and, backward, the surrogate gradient
+in one fused pass each way (`kernels.filters.random_gate`). In eval mode, and in every compiled form,
+it draws the counter-based uniforms of `spc.compiler.rng` for `seed`, so the parallel and stepwise
+forms take the same draws. `stochastic=False` replaces b by its expectation σ(X) (the published
+inference substitute). The DVSGesture code's softmax-over-time gate is not causal and is not offered.
 
 Stepwise (exact, a `Subgraph`): gate: Gate(τ) (then a one-step lag for "A") on x; sum: x + gate;
 the layer: the sum as membrane, fired H > θ. In the integer form the sum needs τ to be a power of
@@ -29,6 +32,7 @@ from spc.compiler.cells import Fire, Gate, Neuron
 from spc.compiler.ir import Add, layer_error
 from spc.compiler.passes.lower import INPUT, Subgraph, lag, passthrough
 from spc.frontends.torch.firing import fire, uniforms_like
+from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons.base import ParallelNeuronOp
 from spc.frontends.torch.neurons.psu import delayed
 
@@ -82,12 +86,10 @@ class MPEPSN(nn.Module):
         self.threshold = nn.Parameter(torch.as_tensor(float(threshold)))
 
     def forward(self, x):
-        if not self.stochastic:
-            closed = torch.sigmoid(x)
-        elif self.training:
-            closed = torch.bernoulli(torch.sigmoid(x.detach()))
-        else:
-            closed = _draws(x, self.seed)
+        if self.stochastic and self.training:  # fresh draws from torch's generator: a key for the hash
+            key = tuple(torch.randint(0, 2**32, (2,)).tolist())
+            return filters.random_gate(x, self.threshold, self.variant == "A", self.tau, key, self.alpha)
+        closed = _draws(x, self.seed) if self.stochastic else torch.sigmoid(x)
         return fire(membrane(x, self.variant, self.tau, closed), self.threshold.to(x.dtype), strict=True, alpha=self.alpha)
 
     def to_op(self) -> MPEPSNOp:

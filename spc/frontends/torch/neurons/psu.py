@@ -17,7 +17,9 @@ m2·y is the same filter applied to −y one step late. Hence
 
 (a sum of branches: a `Subgraph`). IPSU's and RPSU's time-indexed kernels can be replaced, on
 request, by time-invariant ones (`spc.compiler.passes.time_invariant`). Training: the exponential
-filters run as `kernels.filters.chain` (O(T)), the T×T kernels as one matrix product.
+filters run as `kernels.filters.chain` (O(T)), the T×T kernels as one matrix product; PSU's module
+runs as one fused kernel, `kernels.filters.psu` (both filters, the sigmoid feedback and the firing
+rule; its backward reruns the membrane from checkpoints).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from torch import nn
 from spc.compiler.cells import Fire, Leaky, Neuron, Sigmoid
 from spc.compiler.ir import Add, layer_error
 from spc.compiler.passes.lower import INPUT, Subgraph, lag, passthrough
-from spc.frontends.torch.firing import fire
+from spc.frontends.torch.firing import Spikes, fire
 from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons.base import ParallelNeuronOp, to_numpy
 from spc.frontends.torch.neurons.timekernel import ExpKernel, IndexedKernel, indexed_time_invariant, kernel_neuron
@@ -192,8 +194,7 @@ class PSU(_Unit):
         super().__init__(T, tau, threshold, alpha)
 
     def forward(self, x):
-        d = integrate(x, self.tau)
-        return self._spikes(d + feedback(d, self.tau, self.threshold))
+        return filters.psu(x, self.tau, self.threshold, Spikes(self.threshold, self.alpha, strict=True))
 
     def to_op(self) -> PSUOp:
         return PSUOp(tau=self.tau, threshold=self.threshold)
