@@ -141,6 +141,7 @@ CASES = {
     "input shape of the wrong size": (["compile", "model.py:build", "-o", "new", "--input-shape", "6,1,9"], 2, ["does not run on an input of shape (6, 1, 9)"]),
     "unknown decay form": (COMPILE + ["--decay", "float"], 2, ["invalid choice: 'float'"]),
     "state width out of range": (COMPILE + ["--width", "64"], 2, ["--width 64", "8..32"]),
+    "time-invariant terms out of range": (COMPILE + ["--time-invariant", "9"], 2, ["time-invariant terms 9", "give 1 to 8 terms"]),
     "weight bits out of range": (COMPILE + ["--weight-bits", "1"], 2, ["--weight-bits", "2..16"]),
     "calibration data of the wrong shape": (COMPILE + ["--calib", "features.npy"], 2, ["calibration file features.npy", "[T, B, 5]"]),
     "calibration data with NaN": (COMPILE + ["--calib", "nan.npy"], 2, ["calibration file nan.npy", "NaN or Inf"]),

@@ -73,5 +73,5 @@ def test_masked_psn_on_digits_is_approximated_only_when_asked():
 
 @pytest.mark.parametrize("terms", [0, 9])
 def test_takes_one_to_eight_terms(terms):
-    with pytest.raises(SpcError, match=f"max_terms {terms}"):
+    with pytest.raises(SpcError, match=f"time-invariant terms {terms} \\(--time-invariant"):
         approximate_time_invariant(layer_graph(IPSUOp(kernel=IndexedKernel(weight=np.eye(3), bias=np.zeros(3)), threshold=1.0), (2,)), terms)

@@ -39,7 +39,7 @@ def approximate_time_invariant(graph: Graph, max_terms: int = 4) -> tuple[Graph,
     """Replace every time-indexed kernel; ops provide `time_invariant(max_terms) -> (op, info)`, and
     the PSN family's causal T×T kernels (`effective_weight()`, `bias`) are converted here."""
     if not 1 <= max_terms <= MAX_TERMS:
-        raise SpcError(f"max_terms {max_terms}", f"must be between 1 (the current input alone) and {MAX_TERMS}", f"give 1 to {MAX_TERMS} terms")
+        raise SpcError(f"time-invariant terms {max_terms} (--time-invariant, time_invariant=)", f"must be between 1 (the current input alone) and {MAX_TERMS}", f"give 1 to {MAX_TERMS} terms")
     from spc.frontends.torch.neurons.timekernel import psn_time_invariant  # the PSN family lives with the torch frontend
 
     replaced, approximations = {}, []
