@@ -50,11 +50,6 @@ def band_width(weight: np.ndarray) -> int:
     return int((rows - cols).max()) + 1 if rows.size else 1
 
 
-def time_matrix_membrane(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """h = W x + b along time for x [T, B, ...], W [T', T'] with T <= T' when W is causal."""
-    return filters.time_matrix(x, weight, bias)
-
-
 def sliding_membrane(x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
     """h[t] = Σ_i w_i x[t−k+1+i] + b, zeros before t = 0 (`filters.fir`: native, band GEMMs or FFT
     by k, see its dispatch rule)."""
