@@ -46,8 +46,17 @@ def _b1(doc) -> str:
         found = [r["dispatch"] for r in doc["results"] if r["path"] == path and r.get("dispatch")]
         return ", ".join(f"{k}: {v}" for k, v in found[-1].items()) if found else ""
 
-    rows = [(path, *(cell(at.get((path, t))) for t in steps), dispatch(path)) for path in paths]
-    table = _md_table(["path", *(f"T={t} s (vs loop)" for t in steps), "dispatch (longest T)"], rows)
+    memory_at = 4096 if 4096 in steps else steps[-1]  # every path runs at the full batch there
+
+    def memory(path):
+        r = at.get((path, memory_at))
+        if r is None or r.get("skipped"):
+            return "", ""
+        return f"{r['saved_x_input']:.2f}", f"{r['peak_rss_mib']:.0f}" if r.get("peak_rss_mib") is not None else ""
+
+    rows = [(path, *(cell(at.get((path, t))) for t in steps), *memory(path), dispatch(path)) for path in paths]
+    head = ["path", *(f"T={t} s (vs loop)" for t in steps), f"saved for backward / x (T={memory_at})", f"peak MiB (T={memory_at})", "dispatch (longest T)"]
+    table = _md_table(head, rows)
     goals = "\n".join(f"- {'met' if v['met'] else 'NOT MET'}: {goal} ({v['value']:.2f})" for goal, v in doc.get("targets", {}).items())
     return f"{table}\n\n{goals}" if goals else table
 
