@@ -76,13 +76,19 @@ class Leaky(Cell):
 
 
 class KernelCell(Cell):
-    """A cell with a causal kernel `taps` [C or 1, k]."""
+    """A cell with a causal kernel `taps` [C or 1, k], its taps `dilation` steps apart (1 unless the
+    cell has that field); its state is the kernel's (k − 1)·dilation past inputs."""
 
     taps: np.ndarray
+    dilation = 1
 
     @property
     def order(self) -> int:
         return self.taps.shape[1]
+
+    @property
+    def state_size(self) -> int:
+        return (self.order - 1) * self.dilation
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,10 +96,6 @@ class DelayLine(KernelCell):
     taps: np.ndarray  # [C or 1, k]; taps[:, -1] multiplies the current input
     bias: np.ndarray  # [C] or [1]
     dilation: int = 1
-
-    @property
-    def state_size(self) -> int:
-        return (self.order - 1) * self.dilation
 
     def check(self, name, shape):
         check_kernel(name, self.kind, self.taps, self.bias, shape)
@@ -165,7 +167,7 @@ class Gated(KernelCell):
 
     @property
     def state_size(self) -> int:
-        return 1 + (self.order - 1)  # the membrane and the gate kernel's past inputs
+        return 1 + super().state_size  # the membrane and the gate kernel's past inputs
 
     def check(self, name, shape):
         check_kernel(name, self.kind, self.taps, self.bias, shape)

@@ -38,6 +38,15 @@ def _fits(name: str, what: str, values: np.ndarray, width: int) -> None:
         raise layer_error(name, f"{what} reaches {int(np.abs(values).max())}, which does not fit the {width}-bit state (limit {limit})", "give the layer a wider state (--width) or smaller weights")
 
 
+def _decay_amounts(name: str, mode: str, values: np.ndarray, what: str, shift_low: int) -> None:
+    """A decay form's amounts: d in [0, 4096] ('int12'), n in [shift_low, 62] ('shift')."""
+    if mode not in DECAY_MODES:
+        raise layer_error(name, f"decay mode '{mode}' is not one of {DECAY_MODES}")
+    low, high = (0, 4096) if mode == "int12" else (shift_low, 62)
+    if values.min() < low or values.max() > high:
+        raise layer_error(name, f"{mode} {what} must lie in [{low}, {high}], got {values.min()}..{values.max()}")
+
+
 def _integer_kernel(name: str, kind: str, taps: np.ndarray, bias: np.ndarray, shape: tuple[int, ...]) -> None:
     check_kernel(name, kind, taps, bias, shape)
     _integers(name, "taps", taps)
@@ -60,11 +69,7 @@ class QLeaky(Cell):
         channel_params(name, "decay", self.decay, shape)
         _integers(name, "decay", self.decay)
         _width(name, self.width)
-        if self.mode not in DECAY_MODES:
-            raise layer_error(name, f"decay mode '{self.mode}' is not one of {DECAY_MODES}")
-        low, high = (0, 4096) if self.mode == "int12" else (NO_LEAK, 62)
-        if self.decay.min() < low or self.decay.max() > high:
-            raise layer_error(name, f"{self.mode} decay values must lie in [{low}, {high}], got {self.decay.min()}..{self.decay.max()}")
+        _decay_amounts(name, self.mode, self.decay, "decay values", shift_low=NO_LEAK)
         _shift(name, self.shift)
 
 
@@ -74,9 +79,6 @@ class QDelayLine(KernelCell):
 
     integer = True
 
-    @property
-    def state_size(self) -> int:
-        return (self.order - 1) * self.dilation
     taps: np.ndarray  # [C or 1, k] integers
     bias: np.ndarray  # [C] or [1]
     dilation: int = 1
@@ -160,9 +162,6 @@ class QGated(KernelCell):
 
     integer = True
 
-    @property
-    def state_size(self) -> int:
-        return 1 + (self.order - 1)  # the membrane and the gate kernel's past inputs
     mode: str  # 'int12': the table holds d; 'shift': it holds n
     taps: np.ndarray  # [C or 1, k] integers
     bias: np.ndarray  # [C] or [1]
@@ -171,14 +170,14 @@ class QGated(KernelCell):
     shift: int  # input alignment
     width: int = 24
 
+    @property
+    def state_size(self) -> int:
+        return 1 + super().state_size  # the membrane and the gate kernel's past inputs
+
     def check(self, name, shape):
         _integer_kernel(name, self.kind, self.taps, self.bias, shape)
-        if self.mode not in DECAY_MODES:
-            raise layer_error(name, f"decay mode '{self.mode}' is not one of {DECAY_MODES}")
         _table(name, "decay table", self.lut, self.lut_shift, shape)
-        high = 4096 if self.mode == "int12" else 62
-        if self.lut.min() < 0 or self.lut.max() > high:
-            raise layer_error(name, f"{self.mode} decay table values must lie in [0, {high}], got {self.lut.min()}..{self.lut.max()}")
+        _decay_amounts(name, self.mode, self.lut, "decay table values", shift_low=0)
         _shift(name, self.shift)
         _width(name, self.width)
 

@@ -407,7 +407,7 @@ class StepGraph(GraphBuilder):
         k = cell.order
         ones = [1] * (1 + len(shape))  # broadcast a per-tap value over [k, B, *shape]
         if not isinstance(cell, TimeIndexedCell):  # a delay line, or a gated cell's gate kernel (dilation 1)
-            lags = [(k - 1 - i) * getattr(cell, "dilation", 1) for i in range(k)]
+            lags = [(k - 1 - i) * cell.dilation for i in range(k)]
             taps = cell.taps.T.reshape((k, 1) + ir.channel_view(cell.taps[:, 0], shape).shape)
             coefficients, bias = self.const(taps, self.dtype), self.channel_const(cell.bias, shape)
         else:  # time-indexed: row t of the weights (Gather fails beyond T: the graph is defined for t < T)
