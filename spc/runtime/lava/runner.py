@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from spc.runtime.lava.build import LavaNetwork, build
+from spc.runtime.lava.shutdown import supervised
 from spc.runtime.recording import Recording
 from spc.runtime.synapses import synapse
 
@@ -33,10 +34,11 @@ def run_lava(compiled_or_directory, x: np.ndarray, tag: str = "fixed_pt") -> Rec
     """Run a compiled model (a `Compiled` or its directory) on x [T, B, ...] with Lava's `tag`
     ProcessModels (Loihi2SimCfg): fixed_pt runs the integer graph bit for bit as spc's simulator,
     floating_pt the float stepwise graph. All samples run at once (the batch is folded into the
-    neurons); the runtime is stopped also on error."""
+    neurons); on an error or an interrupt the runtime is torn down (see `shutdown`)."""
     net = build(compiled_or_directory, x, tag)
     try:
-        net.run()
-        return read_recording(net)
+        with supervised(net.source):
+            net.run()
+            return read_recording(net)
     finally:
         net.close()
