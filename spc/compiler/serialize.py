@@ -17,7 +17,7 @@ import numpy as np
 
 from spc.compiler.ir import RECORDS, Graph, Node, Record
 from spc.errors import SpcError
-from spc.files import read_json
+from spc.files import read_json, read_npz
 
 FORMAT = "spc-graph"
 FORMAT_VERSION = 1
@@ -71,11 +71,19 @@ def _decode(value, arrays, where: str):
     return value
 
 
-def decode(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph.json") -> Graph:
+def _check_document(doc, where: str) -> None:
+    """Format, version and the two lists a graph document must have."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise SpcError(where, "is not an spc graph", "point spc at a directory written by `spc compile`")
     if doc.get("version") != FORMAT_VERSION:
         raise SpcError(where, f"has format version {doc.get('version')}, this spc reads version {FORMAT_VERSION}", "recompile the model with this spc")
+    for key in ("nodes", "outputs"):
+        if not isinstance(doc.get(key), list):
+            raise SpcError(where, f"is malformed (no list of {key})", "recompile the model")
+
+
+def decode(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph.json") -> Graph:
+    _check_document(doc, where)
     try:
         nodes = tuple(
             Node(n["name"], _decode(n["op"], arrays, f"{where}: node '{n['name']}'"), tuple(n["inputs"]))
@@ -86,7 +94,7 @@ def decode(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph.json") 
         if e.subject.startswith(where):
             raise
         raise SpcError(f"{where}: {e.subject}", e.problem, e.fix) from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
         raise SpcError(where, f"is malformed ({type(e).__name__}: {e})", "recompile the model") from None
 
 
@@ -112,9 +120,24 @@ def load_graph(directory: Path) -> Graph:
     if not npz_path.is_file():
         raise SpcError(str(npz_path), "does not exist", "point spc at a directory written by `spc compile`")
     doc = read_json(json_path, "point spc at a directory written by `spc compile`, or recompile the model")
+    _check_document(doc, str(json_path))
     try:
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except Exception as e:  # damaged archives fail in many ways inside zipfile and numpy (no pickle: no code runs)
-        raise SpcError(str(npz_path), f"cannot be read ({type(e).__name__}: {e})", "recompile the model") from None
-    return decode(doc, arrays, str(json_path))
+        keys = _array_keys(doc)
+    except RecursionError:
+        raise SpcError(str(json_path), "nests its values too deeply", "recompile the model") from None
+    arrays, unused = read_npz(npz_path, keys)
+    graph = decode(doc, arrays, str(json_path))
+    if unused:
+        raise SpcError(str(npz_path), f"holds {len(unused)} member(s) its graph.json does not use ({', '.join(unused[:5])}{' ...' if len(unused) > 5 else ''}), which spc never writes", "recompile the model")
+    return graph
+
+
+def _array_keys(value) -> set[str]:
+    """The weights.npz keys a graph.json document refers to (`{"array": key}`)."""
+    if isinstance(value, dict):
+        if "array" in value:  # as `_decode` reads it
+            return {value["array"]} if isinstance(value["array"], str) else set()
+        return set().union(*(_array_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_array_keys(v) for v in value))
+    return set()
