@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load
+from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load, output_directory
 from spc.compiler.calibrate import calibrate
 from spc.compiler.passes import approximate_time_invariant, check_causality, fold_batchnorm, lower
 from spc.compiler.quantize import QuantOptions, quantize
@@ -91,6 +91,8 @@ def compile(
     the approximation is recorded and `verify(model=...)` measures its effect."""
     options = QuantOptions(**quantization)
     options.check()
+    if out is not None:
+        output_directory(out, force)  # checked before the work (and again when written)
     traced, example_shape, source = trace(model, example)
     parallel, approximations = check_causality(traced, drop_future)
     if time_invariant is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from spc.errors import SpcError
-from spc.files import load_array, write_atomically
+from spc.files import load_array
+from spc.outputs import OutputFile, human_stream
 from spc.runtime.backends import BACKENDS
 
 
@@ -33,8 +34,10 @@ def cmd_compile(args) -> int:
     import spc
     from spc.frontends.torch.loading import load_model
 
+    from spc.compiler.artifact import output_directory
     from spc.compiler.summary import summary_table
 
+    output_directory(args.output, args.force)  # checked before the model's own code runs
     if args.model.endswith(".nir"):
         if args.weights:
             raise SpcError("--weights", "does not apply to a NIR model (its weights are in the file)", "leave --weights out")
@@ -68,6 +71,9 @@ def cmd_verify(args) -> int:
     import spc
     from spc.frontends.torch.loading import load_model
 
+    json_out = args.json and OutputFile(args.json, "--json")
+    html_out = args.report and OutputFile(args.report, "--report")
+    human = human_stream(json_out, html_out)
     compiled = spc.load(args.compiled)
     x = load_input(compiled, args.input)
     labels = load_array(args.labels, "labels") if args.labels else None
@@ -78,24 +84,25 @@ def cmd_verify(args) -> int:
 
     backends = parse_backends(args.backends) if args.backends else ()
     report = spc.verify(compiled, x, model=model, labels=labels, batch_size=args.batch_size, raster_sample=args.raster_sample, backends=backends)
-    print(report.table())
-    if args.json:
-        write_atomically(Path(args.json), report.write_json)
-    if args.report:
-        from spc.report.html import write_html
+    print(report.table(), file=human)
+    if json_out:
+        json_out.write_text(report.json_text())
+    if html_out:
+        from spc.report.html import render
 
-        write_atomically(Path(args.report), lambda tmp: write_html(report.to_json(), tmp, f"spc verify {args.compiled}"))
-        print(f"wrote {args.report}")
+        html_out.write_text(render(report.to_json(), f"spc verify {args.compiled}"))
+        print(f"wrote {args.report}", file=human)
     return 0 if report.passed else 1
 
 
 def cmd_run(args) -> int:
     import spc
 
+    out = OutputFile(args.output, "-o")
     compiled = spc.load(args.compiled)
     y = spc.run(compiled, load_input(compiled, args.input), backend=args.backend)
-    write_atomically(Path(args.output), lambda tmp: np.save(open(tmp, "wb"), y))
-    print(f"wrote {args.output}: {y.dtype} {tuple(y.shape)}")
+    out.write(lambda f: np.save(f, y))
+    print(f"wrote {args.output}: {y.dtype} {tuple(y.shape)}", file=human_stream(out))
     return 0
 
 
@@ -103,9 +110,13 @@ def cmd_inspect(args) -> int:
     import spc
     from spc.compiler.summary import integer_summary, summary_table
 
+    if args.json and not args.input:
+        raise SpcError("--json", "needs --input: it holds the firing rates and operations measured on an input", "pass --input X.npy, or leave --json out")
+    json_out = args.json and OutputFile(args.json, "--json")
+    human = human_stream(json_out)
     compiled = spc.load(args.compiled)
-    print(summary_table(compiled))
-    print(integer_summary(compiled))
+    print(summary_table(compiled), file=human)
+    print(integer_summary(compiled), file=human)
     if args.input:
         from spc.runtime.metrics import activity
         from spc.text_table import render
@@ -114,13 +125,13 @@ def cmd_inspect(args) -> int:
         metrics = activity(graph, load_input(compiled, args.input))
         form = "integer" if compiled.integer is not None else "float stepwise"
         rows = [(name, f"{m['firing_rate']:.4f}" if "firing_rate" in m else "", f"{m['effective_ops']:,.0f}" if "effective_ops" in m else "", f"{m['dense_ops']:,.0f}" if "dense_ops" in m else "") for name, m in metrics["layers"].items()]
-        print(f"activity of the {form} form on {args.input} ({metrics['samples']} samples, T = {metrics['steps']}; operations per sample):")
-        print(render(("layer", "firing rate", "effective ops", "dense ops"), rows))
+        print(f"activity of the {form} form on {args.input} ({metrics['samples']} samples, T = {metrics['steps']}; operations per sample):", file=human)
+        print(render(("layer", "firing rate", "effective ops", "dense ops"), rows), file=human)
         ops = metrics["SynapticOperations"]
         sparsity = metrics["ActivationSparsity"]
-        print(f"NeuroBench: ActivationSparsity {'-' if sparsity is None else f'{sparsity:.4f}'}, SynapticOperations Effective_ACs {ops['Effective_ACs']:,.0f}, Effective_MACs {ops['Effective_MACs']:,.0f}, Dense {ops['Dense']:,.0f}")
-        if args.json:
-            write_atomically(Path(args.json), lambda tmp: Path(tmp).write_text(__import__("json").dumps(metrics, indent=1) + "\n"))
+        print(f"NeuroBench: ActivationSparsity {'-' if sparsity is None else f'{sparsity:.4f}'}, SynapticOperations Effective_ACs {ops['Effective_ACs']:,.0f}, Effective_MACs {ops['Effective_MACs']:,.0f}, Dense {ops['Dense']:,.0f}", file=human)
+        if json_out:
+            json_out.write_text(__import__("json").dumps(metrics, indent=1) + "\n")
     return 0
 
 
@@ -177,8 +188,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever spc is, so that every cleanup runs as it does for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except SpcError as e:
@@ -186,14 +206,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"spc {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"spc {args.command}: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"spc {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; nothing was written", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     except Exception as e:  # a bug in spc: say so plainly, keep the traceback for --debug
         if args.debug:
             raise
         print(f"spc {args.command}: internal error ({type(e).__name__}: {e})\n  this is a bug in spc: rerun with --debug for the traceback and report it", file=sys.stderr)
         return 3
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

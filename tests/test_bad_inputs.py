@@ -152,7 +152,7 @@ CASES = {
     "batch size zero": (["verify", "good", "--input", "x.npy", "--batch-size", "0"], 2, ["batch size 0", "at least 1"]),
     # input arrays
     "missing input": (["run", "good", "--input", "absent.npy", "-o", "y.npy"], 2, ["absent.npy", "does not exist"]),
-    "empty input file": (["run", "good", "--input", "empty.npy", "-o", "y.npy"], 2, ["empty.npy", "cannot be read"]),
+    "empty input file": (["run", "good", "--input", "empty.npy", "-o", "y.npy"], 2, ["empty.npy", "is empty"]),
     "truncated input file": (["run", "good", "--input", "truncated.npy", "-o", "y.npy"], 2, ["truncated.npy", ".npy"]),
     "corrupt input file": (["run", "good", "--input", "corrupt.npy", "-o", "y.npy"], 2, ["corrupt.npy", ".npy"]),
     "pickled object input": (["run", "good", "--input", "objects.npy", "-o", "y.npy"], 2, ["objects.npy", "pickled"]),

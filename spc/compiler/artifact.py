@@ -6,27 +6,28 @@
     OUT/integer/graph.json      the integer form of docs/integer-spec.md (+ weights.npz)
     OUT/quantization.json       scales, exponents, shifts, requested and realised time constants
 
-It is written into a temporary sibling directory and renamed into place, so an interrupted or
-failed compile leaves nothing behind, and an existing directory is replaced only when asked.
+It is written by `spc.outputs.OutputDirectory`: into a temporary sibling directory, renamed into
+place only if nothing appeared at the path meanwhile, so an interrupted or failed compile leaves
+nothing behind; an existing directory is replaced only when asked, and only if it is empty or
+`foreign_files` finds nothing in it that spc did not write.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from spc.compiler.ir import Graph
 from spc.compiler.serialize import load_graph, save_graph
 from spc.errors import SpcError
 from spc.files import read_json
+from spc.outputs import OutputDirectory
 
 FORMAT = "spc-artifact"
 FORMAT_VERSION = 1
+FORMS = ("parallel", "stepwise", "integer")
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Compiled:
             self.manifest["targets"] = emit_targets(self, directory, targets)
             _write_json(directory / "manifest.json", self.manifest)
 
-        self.path = write_directory(Path(out), fill, force)
+        self.path = output_directory(out, force).write(fill)
         return self.path
 
 
@@ -78,32 +79,33 @@ def load(path: str | Path) -> Compiled:
     return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization, path)
 
 
-def write_directory(out: Path, fill: Callable[[Path], None], force: bool = False) -> Path:
-    """Create directory `out` by `fill`ing a temporary sibling and renaming it into place."""
-    if out.exists() and not force:
-        raise SpcError(f"output directory {out}", "already exists", "pass --force (Python: force=True) to replace it, or choose another path")
-    if out.exists() and not out.is_dir():
-        raise SpcError(f"output path {out}", "exists and is not a directory", "choose another path")
-    parent = out.parent if str(out.parent) else Path(".")
+def output_directory(out: str | Path, force: bool = False) -> OutputDirectory:
+    """The compiled directory `out`, checked before any work (see `spc.outputs`)."""
+    return OutputDirectory(Path(out), force, foreign_files)
+
+
+def foreign_files(directory: Path) -> list[str] | None:
+    """What `directory` holds that spc did not write there (None: it has no spc manifest at all):
+    anything but the manifest, the forms' graph.json and weights.npz, quantization.json and the
+    targets' files the manifest lists."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    except OSError as e:
-        raise SpcError(f"output directory {out}", f"cannot be created ({e.strerror})", "choose a writable location") from None
-    try:
-        fill(tmp)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
-            os.rename(out, old / "replaced")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise SpcError(f"output directory {out}", f"could not be written ({e.strerror or e})", "check free disk space and permissions") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        manifest = json.loads((directory / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None
+    written = {"manifest.json", "quantization.json"} | {f"{form}/{name}" for form in FORMS for name in ("graph.json", "weights.npz")}
+    targets = manifest.get("targets")
+    for entry in targets.values() if isinstance(targets, dict) else ():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        written |= {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+    folders = {str(Path(f).parent) for f in written} - {"."}
+    foreign = []
+    for root, dirs, files in os.walk(directory):
+        here = Path(root).relative_to(directory)
+        for name in sorted(dirs):
+            if str(here / name) not in folders or (Path(root) / name).is_symlink():
+                foreign.append(f"{here / name}/")
+        dirs[:] = [d for d in dirs if str(here / d) in folders and not (Path(root) / d).is_symlink()]
+        foreign += [str(here / f) for f in sorted(files) if str(here / f) not in written]
+    return foreign

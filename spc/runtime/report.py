@@ -86,10 +86,8 @@ class Report:
             "rasters": self.rasters,
         }
 
-    def write_json(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=1)
-            f.write("\n")
+    def json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=1) + "\n"
 
     def table(self) -> str:
         head = ("reference", "candidate", "layer", "mode", "spikes", "mismatches", "ties", "max|Δh|", "first divergence", "result")

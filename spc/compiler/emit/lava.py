@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
 from spc.runtime.lava.plan import CLASSES, graph_for, plan_network
 
@@ -81,12 +81,10 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def emit_lava(compiled: Compiled, directory: str | Path) -> list[Path]:
-    """Write `directory/lava/` (replacing an earlier one); returns the files written."""
+    """Write `directory/lava/` (a new folder); returns the files written."""
     doc, arrays = describe(compiled)
-
-    def fill(folder: Path) -> None:
-        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-        np.savez(folder / "weights.npz", **arrays)
-
-    out = write_directory(Path(directory) / "lava", fill, force=True)
+    out = Path(directory) / "lava"
+    out.mkdir(parents=True)
+    (out / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
+    np.savez(out / "weights.npz", **arrays)
     return [out / "network.json", out / "weights.npz"]

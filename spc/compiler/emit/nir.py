@@ -44,9 +44,8 @@ and their exponents, the input quantization.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import nir
@@ -66,19 +65,16 @@ ALTERNATIVE = "emit for ONNX or Lava instead (--target onnx,lava)"
 
 
 def emit_nir(compiled: Compiled, directory: Path) -> list[Path]:
-    """Write `directory/model.nir` (atomically) and return the paths written."""
+    """Write `directory/model.nir` and return the paths written. The HDF5 file is built in memory
+    and written with plain file I/O: HDF5 itself crashes the process on a full disk, plain I/O
+    raises an OSError that the compiled directory's writer turns into "could not be written"."""
     graph = to_nir(compiled)
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.nir"
-    handle, tmp = tempfile.mkstemp(prefix=".model.", suffix=".nir.tmp", dir=directory)
-    os.close(handle)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    path.write_bytes(buffer.getvalue())
     return [path]
 
 
