@@ -141,7 +141,7 @@ def check_hdf5(path: Path, subject: str, fix: str) -> None:
                 if item.is_virtual:
                     raise SpcError(subject, f"has a virtual dataset '{where}' (its data come from other datasets or files), which spc never reads", fix)
                 if item.external:
-                    raise SpcError(subject, f"keeps the data of '{where}' in another file ({item.external[0][0].decode(errors='replace')}), which spc never reads", fix)
+                    raise SpcError(subject, f"keeps the data of '{where}' in another file ({os.fsdecode(item.external[0][0])}), which spc never reads", fix)
                 strings = item.dtype.kind in "SUO"
                 total += (item.size or 0) * (item.dtype.itemsize + (STRING_BYTES if strings else 0))
                 if total > HDF5_MAX_BYTES:

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spc.compiler.integer_form import check_integer_form
 from spc.compiler.ir import Graph
 from spc.compiler.serialize import load_graph, save_graph
 from spc.errors import SpcError
@@ -76,6 +77,7 @@ def load(path: str | Path) -> Compiled:
     integer, quantization = None, None
     if (path / "integer").exists():
         integer, quantization = load_graph(path / "integer"), read_json(path / "quantization.json")
+        check_integer_form(integer, str(path / "integer" / "graph.json"))
     return Compiled(load_graph(path / "parallel"), load_graph(path / "stepwise"), manifest, integer, quantization, path)
 
 

@@ -32,10 +32,15 @@ def _width(name: str, width: int) -> None:
         raise layer_error(name, f"state width {width} bits is outside 4..32", "choose --width between 4 and 32")
 
 
+def peak(values) -> float:
+    """max |values|, without the int64 wrap of abs(-2^63)."""
+    return float(np.abs(np.asarray(values, dtype=np.float64)).max(initial=0.0))
+
+
 def _fits(name: str, what: str, values: np.ndarray, width: int) -> None:
     limit = 2 ** (width - 1) - 1
-    if values.size and np.abs(values).max() > limit:
-        raise layer_error(name, f"{what} reaches {int(np.abs(values).max())}, which does not fit the {width}-bit state (limit {limit})", "give the layer a wider state (--width) or smaller weights")
+    if peak(values) > limit:
+        raise layer_error(name, f"{what} reaches {peak(values):.0f}, which does not fit the {width}-bit state (limit {limit})", "give the layer a wider state (--width) or smaller weights")
 
 
 def _decay_amounts(name: str, mode: str, values: np.ndarray, what: str, shift_low: int) -> None:
@@ -198,8 +203,8 @@ class QResonator(Cell):
         for what, values in (("re", self.re), ("im", self.im)):
             channel_params(name, what, values, shape)
             _integers(name, what, values)
-            if np.abs(values).max() > limit:
-                raise layer_error(name, f"rotation coefficient {what} reaches {int(np.abs(values).max())}, beyond ±2^{RESONATOR_BITS}")
+            if peak(values) > limit:
+                raise layer_error(name, f"rotation coefficient {what} reaches {peak(values):.0f}, beyond ±2^{RESONATOR_BITS}")
         if self.re.shape != self.im.shape:
             raise layer_error(name, "rotation coefficients re and im must have the same shape")
         _shift(name, self.shift)

@@ -93,6 +93,22 @@ def tap_mantissas(taps_eff: np.ndarray, form: str, bits: int, min_exponent: int 
     return q, e, int(np.count_nonzero((q == 0) & (taps_eff != 0)))
 
 
+ACCUMULATOR_LIMIT = 2**31 - 1
+"""The largest integer a synaptic sum (and so a bias) may reach: int32 accumulators."""
+RANGE_FIX = "the layer's parameters span too wide a range for integers (e.g. tiny weights beside a large bias): rescale or retrain the layer, or keep to the float targets (--float-only)"
+
+
+def to_integers(name: str, what: str, values, limit: int, fix: str = RANGE_FIX) -> np.ndarray:
+    """rint(values) as int64, refusing (naming the layer) any beyond ±limit before the conversion
+    could wrap. Every quantized value goes through here, except weight and tap mantissas, whose
+    exponent is chosen from their own peak (`exponent`) so that they fit by construction."""
+    values = np.rint(np.asarray(values, dtype=np.float64))
+    peak = float(np.abs(values).max(initial=0.0))
+    if not peak <= limit:  # also NaN
+        raise SpcError(f"layer '{name}'", f"its {what} becomes {peak:.4g} on its integer scale, beyond the integer specification's limit {limit}", fix)
+    return values.astype(np.int64)
+
+
 def _int_dtype(bits: int):
     return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
 
@@ -174,13 +190,19 @@ class _Quantizer:
 
     def _synapse(self, node, inputs, w_eff: np.ndarray, make_op) -> None:
         w, e = weight_mantissas(w_eff, self.opt.weight_bits, self.opt.per_channel)
-        b = None if node.op.bias is None else np.rint(node.op.bias / 2.0**e).astype(np.int64)
+        b = None if node.op.bias is None else to_integers(node.name, "bias", node.op.bias / 2.0**e, ACCUMULATOR_LIMIT, self._tiny_weights(node))
         op = make_op(w, b)
         scale = (2.0**e).reshape((-1,) + (1,) * (len(self.graph.shapes[node.name]) - 1))
         fan_in = np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
         bound = int((fan_in * self.bounds[inputs[0]] + (0 if b is None else np.abs(b))).max())
         self.emit(node.name, op, inputs, scale, bound)
         self.layers[node.name] = {"kind": node.op.kind, "weight_exponent": e.tolist(), "weight_bits": self.opt.weight_bits}
+
+    @staticmethod
+    def _tiny_weights(node) -> str:
+        """What to do when a bias does not fit the scale its weights chose."""
+        peaks = [float(np.abs(a).max(initial=0.0)) for a in (node.op.weight, node.op.bias)]
+        return f"its weights (largest {peaks[0]:.3g}) are negligible beside its bias (largest {peaks[1]:.3g}) and set the integer scale: zero or rescale them, or keep to the float targets (--float-only)"
 
     def q_Linear(self, node, inputs):
         w_eff = node.op.weight * self.scales[inputs[0]][None, :]
@@ -311,7 +333,7 @@ class _Quantizer:
 
     def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, reach: np.ndarray, bound: int):
         taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits, self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias))))
-        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        bias = to_integers(name, "FIR bias", cell.bias / 2.0**e, 2 ** (self.opt.width - 1) - 1)
         info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
 
@@ -319,7 +341,7 @@ class _Quantizer:
         if s.size != 1:
             raise SpcError(f"layer '{name}'", "is time-indexed with weights shared by all channels, but its input has one scale per channel", "quantize the layer feeding it with one exponent per layer (no --per-channel)")
         weights, e, flushed = tap_mantissas(cell.weights * s[0], self.opt.taps, self.opt.weight_bits, self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias))))
-        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        bias = to_integers(name, "time-indexed bias", cell.bias / 2.0**e, 2 ** (self.opt.width - 1) - 1)
         info = {"cell": "StepIndexed", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QStepIndexed(weights=weights, bias=bias, width=self.opt.width), np.array([2.0**e]), info
 
@@ -328,7 +350,7 @@ class _Quantizer:
         values = cell.gain[:, None] * logistic(bin_centres(lut_shift)[None, :] * s[:, None])
         peak = float(np.abs(cell.gain).max())
         e = math.ceil(math.log2(peak)) - SIGMOID_BITS if peak > 0 else 0
-        lut = np.rint(values / 2.0**e).astype(np.int64)
+        lut = to_integers(name, "sigmoid table", values / 2.0**e, 2**SIGMOID_BITS)
         info = {"cell": "Sigmoid", "lut_shift": lut_shift, "exponent": e, "bin_width": _json_floats(2.0**lut_shift * s), "table_max_error": float(np.abs(lut * 2.0**e - values).max())}
         return QSigmoid(lut=lut, lut_shift=lut_shift), np.array([2.0**e]), info
 
@@ -342,7 +364,7 @@ class _Quantizer:
 
     def _gated(self, name: str, cell: Gated, s: np.ndarray, reach: np.ndarray, bound: int):
         taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits)
-        bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
+        bias = to_integers(name, "gate bias", cell.bias / 2.0**e, ACCUMULATOR_LIMIT)
         z_bound = int((np.abs(taps).sum(axis=1) * bound + np.abs(bias)).max())
         if z_bound >= 2**31:
             raise SpcError(f"layer '{name}'", f"its gate's input can reach {z_bound}, beyond the 32-bit sums of the integer specification", "reduce the gate's taps or the input's range")
@@ -359,7 +381,7 @@ class _Quantizer:
 
     def _resonator(self, name: str, cell: Resonator, s: np.ndarray, reach: np.ndarray, bound: int):
         base = _positive_scale(name, "Resonator", s * cell.gain)
-        re, im = (np.rint(a * 2**RESONATOR_BITS).astype(np.int64) for a in (cell.decay_re, cell.decay_im))
+        re, im = (to_integers(name, "rotation coefficient", a * 2**RESONATOR_BITS, 2**RESONATOR_BITS) for a in (cell.decay_re, cell.decay_im))
         shift = self._input_shift(base, 2 * reach)  # calibration sees u only; r reaches about as far
         requested, realised = np.hypot(cell.decay_re, cell.decay_im), np.hypot(re, im) / 2**RESONATOR_BITS
         angle = np.arctan2(cell.decay_im, cell.decay_re), np.arctan2(im, re)
@@ -368,10 +390,7 @@ class _Quantizer:
         return QResonator(re=re, im=im, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
     def _fire(self, name: str, fire, s: np.ndarray, report: dict) -> QFire:
-        threshold = np.rint(fire.threshold / s).astype(np.int64)
-        limit = 2 ** (self.opt.width - 1) - 1
-        if np.abs(threshold).max() > limit:
-            raise SpcError(f"layer '{name}'", f"its threshold becomes {int(np.abs(threshold).max())} on the membrane's integer scale, which a {self.opt.width}-bit state cannot hold", "increase --width, or rescale the layer's weights and threshold")
+        threshold = to_integers(name, f"threshold (on the membrane's scale; a {self.opt.width}-bit state)", fire.threshold / s, 2 ** (self.opt.width - 1) - 1, "increase --width, or rescale the layer's weights and threshold")
         realised = threshold * s
         with np.errstate(invalid="ignore", divide="ignore"):
             error = np.where(fire.threshold != 0, np.abs(realised - fire.threshold) / np.abs(fire.threshold), np.abs(realised))

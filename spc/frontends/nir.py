@@ -40,6 +40,7 @@ import numpy as np
 from spc.compiler import ir
 from spc.compiler.emit.nir import DT
 from spc.errors import SpcError
+from spc.files import check_hdf5
 from spc.frontends.torch.neurons.lif import LIFOp, LIOp
 from spc.frontends.torch.neurons.psn import SlidingPSNOp
 from spc.frontends.torch.neurons.spsn import SPSNOp
@@ -70,10 +71,13 @@ def _read(path: Path) -> nir.NIRGraph:
     if not h5py.is_hdf5(path):
         raise SpcError(subject, "is not an HDF5 file, so not a NIR graph", "give a file written by nir.write")
     try:
+        check_hdf5(path, subject, "give a NIR graph written by nir.write")
         with h5py.File(path, "r") as f:
             kind = f.get("node/type")
             kind = kind[()] if isinstance(kind, h5py.Dataset) else None
             kind = kind.decode() if isinstance(kind, bytes) else kind
+    except SpcError:
+        raise
     except READ_ERRORS as e:
         raise SpcError(subject, f"is a damaged HDF5 file ({type(e).__name__}: {e})", "write it again with nir.write") from None
     if kind is None:
