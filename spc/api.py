@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +168,9 @@ def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Modul
         labels = np.asarray(labels)
         if labels.shape != (x.shape[1],) or labels.dtype.kind not in "iu":
             raise SpcError("labels", f"have shape {labels.shape} and dtype {labels.dtype}; expected {x.shape[1]} integer class indices (one per sample)", "save the labels as an int array of shape [B]")
+        classes = math.prod(compiled.parallel.shapes[compiled.parallel.outputs[0]])
+        if labels.size and not (0 <= labels.min() and labels.max() < classes):
+            raise SpcError("labels", f"range from {labels.min()} to {labels.max()}, but the model has {classes} classes (output features 0 to {classes - 1})", "give each sample's class index as the model's output numbers them")
     sample = options.get("raster_sample", 0)
     if not 0 <= sample < x.shape[1]:
         raise SpcError(f"raster sample {sample}", f"is not one of the input's {x.shape[1]} samples", f"choose a sample index from 0 to {x.shape[1] - 1}")

@@ -102,8 +102,17 @@ class Linear(Op):
         return (self.weight.shape[0],)
 
 
-def _conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def _window_out(name: str, kind: str, shape: tuple[int, ...], kernel, stride, padding, dilation) -> tuple[int, ...]:
+    """The spatial output size of a sliding window over `shape` [C, *spatial] (floor, as torch),
+    refusing window parameters that are out of range or leave nothing."""
+    dims = len(shape) - 1
+    for what, values, low in (("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if len(values) != dims or not all(isinstance(v, (int, np.integer)) and v >= low for v in values):
+            raise layer_error(name, f"{kind} {what} {tuple(values)} must be {dims} integers >= {low}", "recompile the model")
+    spatial = tuple((shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(dims))
+    if min(spatial) < 1:
+        raise layer_error(name, f"{kind} output would be empty for input {shape}")
+    return spatial
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,18 +132,12 @@ class Conv(Op):
         if dims not in (1, 2) or len(shape) != dims + 1:
             raise layer_error(name, f"Conv with weight {self.weight.shape} cannot take per-step input of shape {shape}")
         out_ch, in_per_group = self.weight.shape[:2]
-        if shape[0] != in_per_group * self.groups or out_ch % self.groups:
+        if self.groups < 1 or shape[0] != in_per_group * self.groups or out_ch % self.groups:
             raise layer_error(name, f"Conv expects {in_per_group * self.groups} input channels, got {shape[0]}")
         if self.bias is not None and self.bias.shape != (out_ch,):
             raise layer_error(name, f"Conv bias has shape {self.bias.shape}; expected ({out_ch},)")
         finite(name, "weight", self.weight)
-        spatial = tuple(
-            _conv_out(shape[1 + i], self.weight.shape[2 + i], self.stride[i], self.padding[i], self.dilation[i])
-            for i in range(dims)
-        )
-        if min(spatial) < 1:
-            raise layer_error(name, f"Conv output would be empty for input {shape}")
-        return (out_ch,) + spatial
+        return (out_ch,) + _window_out(name, "Conv", shape, self.weight.shape[2:], self.stride, self.padding, self.dilation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,10 +153,7 @@ class AvgPool2d(Op):
         (shape,) = shapes
         if len(shape) != 3:
             raise layer_error(name, f"AvgPool2d needs a [C, H, W] input per step, got {shape}")
-        spatial = tuple(_conv_out(shape[1 + i], self.kernel[i], self.stride[i], self.padding[i], 1) for i in range(2))
-        if min(spatial) < 1:
-            raise layer_error(name, f"AvgPool2d output would be empty for input {shape}")
-        return (shape[0],) + spatial
+        return (shape[0],) + _window_out(name, "AvgPool2d", shape, self.kernel, self.stride, self.padding, (1, 1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,12 +181,7 @@ class MaxPool2d(Op):
         (shape,) = shapes
         if len(shape) != 3:
             raise layer_error(name, f"MaxPool2d needs a [C, H, W] input per step, got {shape}")
-        spatial = tuple(
-            _conv_out(shape[1 + i], self.kernel[i], self.stride[i], self.padding[i], self.dilation[i]) for i in range(2)
-        )
-        if min(spatial) < 1:
-            raise layer_error(name, f"MaxPool2d output would be empty for input {shape}")
-        return (shape[0],) + spatial
+        return (shape[0],) + _window_out(name, "MaxPool2d", shape, self.kernel, self.stride, self.padding, self.dilation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,9 +290,15 @@ class Graph:
         shapes: dict[str, tuple[int, ...]] = {}
         if not self.nodes or not isinstance(self.nodes[0].op, Input):
             raise SpcError("graph", "the first node must be the Input")
+        if not self.outputs:
+            raise SpcError("graph", "has no output", "name the node whose value is the model's output")
         for node in self.nodes:
             if node.name in shapes:
                 raise SpcError("graph", f"two nodes are named '{node.name}'")
+            if not isinstance(node.op, Op):
+                raise layer_error(node.name, f"holds a {type(node.op).__name__}, which is not an operation")
+            if isinstance(node.op, Input) and node is not self.nodes[0]:
+                raise layer_error(node.name, "is a second Input; a graph has one input, its first node")
             if len(node.inputs) != node.op.arity:
                 raise layer_error(node.name, f"{node.op.kind} takes {node.op.arity} inputs, got {len(node.inputs)}")
             for src in node.inputs:
@@ -307,6 +308,8 @@ class Graph:
                 shapes[node.name] = node.op.output_shape(node.name, [shapes[s] for s in node.inputs])
             except (TypeError, ValueError, AttributeError, IndexError) as e:  # parameters of the wrong kind
                 raise layer_error(node.name, f"has malformed parameters ({type(e).__name__}: {e})", "recompile the model") from None
+            if 0 in shapes[node.name]:
+                raise layer_error(node.name, f"has no units (per-step shape {shapes[node.name]})", "give every layer at least one unit")
         for out in self.outputs:
             if out not in shapes:
                 raise SpcError("graph", f"output '{out}' is not a node")

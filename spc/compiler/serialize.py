@@ -58,7 +58,9 @@ def _decode(value, arrays, where: str):
                 raise SpcError(where, f"array '{value['array']}' is missing from weights.npz", "recompile the model")
             return arrays[value["array"]]
         kind = value.get("kind")
-        cls = RECORDS.get(kind)
+        cls = RECORDS.get(kind) if isinstance(kind, str) else None
+        if cls is not None and "__dataclass_fields__" not in vars(cls):  # an abstract base (Op, Cell, ...)
+            raise SpcError(where, f"names the abstract kind '{kind}', not an operation or cell", "recompile the model")
         if cls is None:
             raise SpcError(where, f"unknown operation kind '{kind}'", "this graph was written by another spc version; recompile")
         kwargs = {k: _decode(v, arrays, where) for k, v in value.items() if k != "kind"}

@@ -7,6 +7,7 @@ with `torch.load(..., weights_only=True)`, which refuses pickled objects other t
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import pickle
 import sys
 from pathlib import Path
@@ -32,16 +33,26 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     sys.modules[module_name] = module
     try:
         spec_obj.loader.exec_module(module)
+    except SystemExit as e:
+        raise SpcError(f"model file {path}", f"called sys.exit({e.code!r}) while being imported", "put the script part of the file under `if __name__ == \"__main__\":`") from None
     except Exception as e:
-        raise SpcError(f"model file {path}", f"raised {type(e).__name__} while being imported: {e}", "fix the model file") from None
+        raise SpcError(f"model file {path}", f"raised {type(e).__name__} while being imported: {e}", "fix the model file (--debug shows the traceback)") from e
     factory = getattr(module, factory_name, None)
     if factory is None:
         available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and getattr(v, "__module__", "") == module_name)
         raise SpcError(f"model factory '{factory_name}' in {path}", "does not exist", f"name one of: {', '.join(available) or '(no functions defined there)'}")
+    subject = f"model factory '{factory_name}' in {path}"
+    if not callable(factory):
+        raise SpcError(subject, f"is a {type(factory).__name__}, not a function", "name a function that returns the model")
+    required = _required_parameters(factory)
+    if required:
+        raise SpcError(subject, f"needs arguments ({', '.join(required)}); spc calls it without any", "give those parameters default values, or add a function without parameters that calls it")
     try:
         model = factory()
+    except SystemExit as e:
+        raise SpcError(subject, f"called sys.exit({e.code!r}) instead of returning a model", "return the model from the factory") from None
     except Exception as e:
-        raise SpcError(f"model factory '{factory_name}' in {path}", f"raised {type(e).__name__}: {e}", "make the factory callable without arguments") from None
+        raise SpcError(subject, f"raised {type(e).__name__}: {e}", "fix the factory (--debug shows the traceback)") from e
     if not isinstance(model, nn.Module):
         raise SpcError(f"model factory '{factory_name}' in {path}", f"returned a {type(model).__name__}, not a torch.nn.Module", "return the model from the factory")
     if weights is not None:
@@ -49,8 +60,19 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     return model
 
 
+def _required_parameters(factory) -> list[str]:
+    """The parameters a call without arguments would leave unbound."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature: just call it
+        return []
+    return [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
+    if path.is_dir():
+        raise SpcError(f"checkpoint {path}", "is a directory, not a checkpoint file", "give the file saved with torch.save(model.state_dict(), path)")
     if not path.is_file():
         raise SpcError(f"checkpoint {path}", "does not exist", "check the path")
     try:
@@ -64,6 +86,11 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise SpcError(f"checkpoint {path}", f"cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})", "save the weights with torch.save(model.state_dict(), path)") from None
     if isinstance(state, dict) and len(state) == 1 and isinstance(next(iter(state.values())), dict):
         state = next(iter(state.values()))  # {"state_dict": {...}} and similar wrappers
+    if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        inner = [k for k, v in state.items() if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())]
+        if inner:
+            keys = ", ".join(map(str, list(state)[:6]))
+            raise SpcError(f"checkpoint {path}", f"is a training checkpoint ({keys}), not a state_dict; the model's weights are under {' or '.join(repr(k) for k in inner)}", f"use its state_dict: torch.save(torch.load('{path}')[{inner[0]!r}], 'weights.pt'), then pass --weights weights.pt")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpcError(f"checkpoint {path}", "is not a state_dict (a mapping of names to tensors)", "save the weights with torch.save(model.state_dict(), path)")
     return state

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import math
 import operator
 from typing import Callable
@@ -200,10 +201,21 @@ class _Builder:
         return name
 
 
+def _check_tensors(model: nn.Module) -> None:
+    """spc traces float32 models on the CPU: say so by the parameter's name, before tracing fails
+    in a way that looks like a wrong input shape."""
+    for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+        if tensor.device.type != "cpu":
+            raise SpcError(f"parameter '{name}'", f"is on the {tensor.device} device; spc reads models on the CPU", "return model.cpu() from the factory (Python: pass model.cpu())")
+        if tensor.is_floating_point() and tensor.dtype != torch.float32:
+            raise SpcError(f"parameter '{name}'", f"has dtype {tensor.dtype}; spc reads float32 models", "return model.float() from the factory (Python: pass model.float())")
+
+
 def from_torch(model: nn.Module, example: torch.Tensor) -> ir.Graph:
     """Trace `model` (in eval mode) on the time-major example input [T, B, ...] into a parallel-form graph."""
     if example.dim() < 3:
         raise SpcError("input shape", f"{tuple(example.shape)} has rank {example.dim()}; spc models take time-major [T, B, features...]", "pass --input-shape T,B,F (or T,B,C,H,W)")
+    _check_tensors(model)
     sj = spikingjelly_support(model)
     neuron_types = {**NEURONS, **sj.NEURONS}
     wrappers = (PerStep,) + sj.FOLDING_WRAPPERS
