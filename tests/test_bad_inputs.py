@@ -1,6 +1,7 @@
 """The catalogue of bad inputs: every one gets a clear message naming the offending thing and what to
 do, a non-zero exit status, no traceback (unless --debug), and leaves no output behind."""
 
+import io
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from spc.cli import main
+from spc.compiler.serialize import write_npz
 
 MODEL = textwrap.dedent(
     """
@@ -35,6 +37,47 @@ MODEL = textwrap.dedent(
 
     def subtract_reset():
         return nn.Sequential(nn.Linear(5, 4), spc.LIF(tau=2.0, v_reset=None), nn.Linear(4, 3), spc.LI())
+
+    def exits():
+        import sys
+        sys.exit(0)
+
+    def exits_with_message():
+        raise SystemExit("x")
+
+    def needs_arguments(width):
+        return build()
+
+    def float64():
+        return build().double()
+
+    def on_meta_device():
+        return build().to("meta")
+
+    def zero_width():
+        return nn.Sequential(nn.Linear(5, 0), spc.LIF(tau=2.0), nn.Linear(0, 3), spc.LI())
+
+    def denormal_weights():
+        m = nn.Sequential(nn.Linear(5, 4), spc.LIF(tau=2.0), nn.Linear(4, 3), spc.LI())
+        with torch.no_grad():
+            m[0].weight.fill_(1e-40)
+            m[0].bias.fill_(0.5)
+        return m
+
+    def conv():
+        torch.manual_seed(0)
+        return nn.Sequential(spc.PerStep(nn.Conv1d(1, 2, 3)), spc.LIF(tau=2.0), spc.PerStep(nn.Flatten()), nn.Linear(6, 3), spc.LI())
+
+    def creates_the_output():
+        import os
+        os.makedirs("raced")  # someone else's directory appears at -o while spc works
+        with open("raced/notes.txt", "w") as f:
+            f.write("mine")
+        return build()
+
+    def long_running():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 8), spc.SlidingPSN(k=3), nn.Linear(8, 8), spc.LIF(tau=2.0), nn.Linear(8, 3), spc.LI())
     """
 )
 
@@ -100,6 +143,133 @@ def _setup(root: Path) -> None:
     shutil.copytree(root / "good", root / "bad_manifest")
     (root / "bad_manifest" / "manifest.json").write_text('{"format": "something else"}')
     (root / "a_file").write_text("not a directory")
+    _setup_untrusted(root)
+    _setup_user_files(root)
+
+
+def _edited(root: Path, source: str, target: str, form: str, doc=None, arrays=None) -> None:
+    """A copy of a compiled directory whose `form` graph.json (`doc(d)`) or weights.npz
+    (`arrays(a)`) was edited by hand."""
+    shutil.copytree(root / source, root / target)
+    folder = root / target / form
+    if doc is not None:
+        d = json.loads((folder / "graph.json").read_text())
+        doc(d)
+        (folder / "graph.json").write_text(json.dumps(d))
+    if arrays is not None:
+        with np.load(folder / "weights.npz") as npz:
+            a = {k: npz[k] for k in npz.files}
+        arrays(a)
+        write_npz(folder / "weights.npz", a)
+
+
+def _npy_member(header_shape: tuple[int, ...], data: bytes) -> bytes:
+    """A .npy file whose header declares `header_shape` (float64) followed by `data`."""
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
+    return stream.getvalue() + data
+
+
+def _setup_untrusted(root: Path) -> None:
+    """Hand-edited compiled directories, size bombs and NIR files that reach for other files."""
+    assert main(["compile", "model.py:conv", "-o", "conv_good", "--input-shape", "6,1,1,5"]) == 0
+
+    def second_input(d):
+        d["nodes"].insert(1, {"name": "extra", "inputs": [], "op": {"kind": "Input", "shape": [5]}})
+
+    def stride_zero(d):
+        next(n for n in d["nodes"] if n["op"]["kind"] == "Conv")["op"]["stride"] = [0]
+
+    def setting(key, value):
+        def edit(arrays):
+            arrays[key] = arrays[key].astype(np.int64)
+            arrays[key].flat[0] = value
+
+        return edit
+
+    _edited(root, "good", "graph_abstract_kind", "stepwise", doc=lambda d: d["nodes"][1]["op"].update(kind="Op"))
+    _edited(root, "good", "graph_second_input", "stepwise", doc=second_input)
+    _edited(root, "good", "graph_no_outputs", "stepwise", doc=lambda d: d.update(outputs=[]))
+    _edited(root, "conv_good", "graph_stride_zero", "stepwise", doc=stride_zero)
+    _edited(root, "good", "integer_float_weights", "integer", arrays=lambda a: a.update({"0.weight": a["0.weight"] + 0.5}))
+    _edited(root, "good", "integer_huge_weights", "integer", arrays=setting("0.weight", 2**62))
+    _edited(root, "good", "integer_min_bias", "integer", arrays=setting("0.bias", -(2**63)))
+    _edited(root, "good", "integer_huge_taps", "integer", arrays=setting("1.cells.0.taps", 2**62))
+    # weights.npz: a member graph.json does not name, a compressed member, a header declaring 2 GiB
+    shutil.copytree(root / "good", root / "npz_extra_member")
+    with zipfile.ZipFile(root / "npz_extra_member" / "integer" / "weights.npz", "a") as z:
+        z.writestr("extra.npy", _npy_member((2**28,), b"\0" * 64))
+    for name, compression, member in [("npz_compressed_member", zipfile.ZIP_DEFLATED, None), ("npz_declared_size", zipfile.ZIP_STORED, _npy_member((2**28,), b"\0" * 64))]:
+        shutil.copytree(root / "good", root / name)
+        path = root / name / "integer" / "weights.npz"
+        with zipfile.ZipFile(path) as z:
+            members = {n: z.read(n) for n in z.namelist()}
+        members["0.weight.npy"] = member or members["0.weight.npy"]
+        with zipfile.ZipFile(path, "w", compression=compression) as z:
+            for n, data in members.items():
+                z.writestr(n, data)
+    _setup_nir(root)
+
+
+def _setup_nir(root: Path) -> None:
+    import h5py
+    import nir
+
+    lif = lambda n: nir.LIF(tau=np.full(n, 2e-3), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))  # noqa: E731
+    nodes = {"input": nir.Input(np.array([4])), "fc": nir.Affine(np.ones((3, 4)), np.zeros(3)), "lif": lif(3), "output": nir.Output(np.array([3]))}
+    nir.write(root / "base.nir", nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")]))
+    nodes = {"input": nir.Input(np.array([3])), "a": nir.Affine(np.ones((3, 3)), np.zeros(3)), "b": lif(3), "c": nir.Affine(np.ones((3, 3)), np.zeros(3)), "output": nir.Output(np.array([3]))}
+    nir.write(root / "recurrent.nir", nir.NIRGraph(nodes=nodes, edges=[("input", "a"), ("a", "b"), ("b", "a"), ("b", "c"), ("c", "output")]))
+    (root / "secret.bin").write_bytes(np.arange(12, dtype="<f8").tobytes())
+    with h5py.File(root / "other.h5", "w") as f:
+        f["w"] = np.full((3, 4), 7.0)
+
+    def replace_weight(f, **dataset):
+        del f["node/nodes/fc/weight"]
+        f["node/nodes/fc"].create_dataset("weight", **dataset)
+
+    def virtual(f):
+        layout = h5py.VirtualLayout(shape=(3, 4), dtype="f8")
+        layout[:] = h5py.VirtualSource(str(root / "other.h5"), "w", shape=(3, 4))
+        del f["node/nodes/fc/weight"]
+        f["node/nodes/fc"].create_virtual_dataset("weight", layout)
+
+    def external_link(f):
+        del f["node/nodes/fc/bias"]
+        f["node/nodes/fc"]["bias"] = h5py.ExternalLink(str(root / "other.h5"), "/w")
+
+    def edges(f):
+        del f["node/edges"]
+        f["node"].create_dataset("edges", shape=(5 * 10**7, 2), dtype="S6", chunks=(10**6, 2), compression="gzip", fillvalue=b"fc")
+
+    edits = {
+        "big_weight": lambda f: replace_weight(f, shape=(3, 2**28), dtype="f8", chunks=(1, 2**20), compression="gzip"),  # 6 GiB declared in a few KiB
+        "many_edges": edges,
+        "external_storage": lambda f: replace_weight(f, shape=(3, 4), dtype="f8", external=[(str(root / "secret.bin"), 0, 96)]),
+        "external_link": external_link,
+        "virtual": virtual,
+    }
+    for name, edit in edits.items():
+        shutil.copy(root / "base.nir", root / f"{name}.nir")
+        with h5py.File(root / f"{name}.nir", "r+") as f:
+            edit(f)
+
+
+def _setup_user_files(root: Path) -> None:
+    """Files of the user's that spc must describe correctly and never harm."""
+    x = np.load(root / "x.npy")
+    np.savez(root / "x.npz", x=x, y=np.zeros(4))
+    np.save(root / "labels_outside.npy", np.array([0, 1, 2, 5]))
+    (root / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
+    model = __import__("model").build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    torch.save({"epoch": 3, "optimizer": optimizer.state_dict(), "state_dict": model.state_dict()}, root / "training.pt")
+    (root / "weights_dir").mkdir()
+    (root / "my_project" / "data").mkdir(parents=True)
+    (root / "my_project" / "train.py").write_text("print('my training script')\n")
+    (root / "my_project" / "data" / "digits.csv").write_text("1,2,3\n")
+    shutil.copytree(root / "good", root / "good_with_notes")
+    (root / "good_with_notes" / "notes.txt").write_text("my notes")
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +349,58 @@ CASES = {
     "corrupt weights.npz": (["run", "bad_npz", "--input", "x.npy", "-o", "y.npy"], 2, ["integer/weights.npz", "cannot be read"]),
     "truncated model_seq.onnx": (["run", "bad_onnx", "--input", "x.npy", "-o", "y.npy", "--backend", "onnx"], 2, ["model_seq.onnx", "cannot be read as an ONNX model", "compile the model again"]),
     "weights.npz without an array": (["inspect", "npz_missing_array"], 2, ["missing from weights.npz"]),
+    # more models, factories and checkpoints
+    "factory that calls sys.exit(0)": (["compile", "model.py:exits", "-o", "new", "--input-shape", "6,1,5"], 2, ["model factory 'exits'", "called sys.exit(0)", "return the model"]),
+    "factory that raises SystemExit('x')": (["compile", "model.py:exits_with_message", "-o", "new", "--input-shape", "6,1,5"], 2, ["called sys.exit('x')"]),
+    "model file that exits on import": (["compile", "exits_on_import.py:build", "-o", "new", "--input-shape", "6,1,5"], 2, ["exits_on_import.py", "called sys.exit(3) while being imported", "__main__"]),
+    "factory that needs arguments": (["compile", "model.py:needs_arguments", "-o", "new", "--input-shape", "6,1,5"], 2, ["needs arguments (width)", "default values"]),
+    "float64 model": (["compile", "model.py:float64", "-o", "new", "--input-shape", "6,1,5"], 2, ["parameter '0.weight'", "torch.float64", "model.float()"]),
+    "model on another device": (["compile", "model.py:on_meta_device", "-o", "new", "--input-shape", "6,1,5"], 2, ["parameter '0.weight'", "meta device", "model.cpu()"]),
+    "zero-width layer": (["compile", "model.py:zero_width", "-o", "new", "--input-shape", "6,1,5"], 2, ["layer '0'", "no units"]),
+    "denormal weights beside normal biases": (["compile", "model.py:denormal_weights", "-o", "new", "--input-shape", "6,1,5"], 2, ["layer '0'", "bias becomes", "beyond", "negligible beside its bias"]),
+    "model file that is a directory": (["compile", "weights_dir:build", "-o", "new", "--input-shape", "6,1,5"], 2, ["weights_dir", "is a directory"]),
+    "checkpoint that is a directory": (COMPILE + ["--weights", "weights_dir"], 2, ["weights_dir", "is a directory"]),
+    "training checkpoint": (COMPILE + ["--weights", "training.pt"], 2, ["training.pt", "training checkpoint (epoch, optimizer, state_dict)", "use its state_dict", "['state_dict']"]),
+    # more inputs and labels
+    "an .npz given as input": (["run", "good", "--input", "x.npz", "-o", "y.npy"], 2, ["x.npz", "is an .npz archive", "np.save"]),
+    "input that is a directory": (["run", "good", "--input", "weights_dir", "-o", "y.npy"], 2, ["weights_dir", "is a directory"]),
+    "labels outside the model's classes": (["verify", "good", "--input", "x.npy", "--labels", "labels_outside.npy"], 2, ["labels", "from 0 to 5", "3 classes"]),
+    # hand-edited compiled directories
+    "graph.json with an abstract kind": (["inspect", "graph_abstract_kind"], 2, ["graph.json", "abstract kind 'Op'"]),
+    "graph.json with a second Input": (["inspect", "graph_second_input"], 2, ["layer 'extra'", "second Input"]),
+    "graph.json without outputs": (["inspect", "graph_no_outputs"], 2, ["graph.json", "has no output"]),
+    "graph.json with stride 0": (["inspect", "graph_stride_zero"], 2, ["graph.json", "Conv stride (0,)", ">= 1"]),
+    "integer form with fractional float weights": (["inspect", "integer_float_weights"], 2, ["integer/graph.json: layer '0'", "dtype float64", "holds integers"]),
+    "integer form with 2^62 weights": (["run", "integer_huge_weights", "--input", "x.npy", "-o", "y.npy"], 2, ["layer '0'", "weights reach 4.612e+18"]),
+    "integer form with a -2^63 bias": (["run", "integer_min_bias", "--input", "x.npy", "-o", "y.npy"], 2, ["layer '0'", "biases reach 9.223e+18"]),
+    "integer form with 2^62 FIR taps": (["run", "integer_huge_taps", "--input", "x.npy", "-o", "y.npy"], 2, ["layer '1'", "QDelayLine sum", "63-bit"]),
+    # untrusted archives: declared sizes checked before reading, nothing read from other files
+    "weights.npz with a member graph.json does not use": (["inspect", "npz_extra_member"], 2, ["weights.npz", "extra.npy", "does not use"]),
+    "weights.npz with a compressed member": (["inspect", "npz_compressed_member"], 2, ["weights.npz: member", "is compressed"]),
+    "weights.npz member declaring 2 GiB": (["inspect", "npz_declared_size"], 2, ["0.weight.npy", "(2147483648 bytes) but holds 64 bytes"]),
+    "NIR file declaring a 6 GiB weight": (["compile", "big_weight.nir", "-o", "new"], 2, ["big_weight.nir", "declares more than 1024 MiB", "/node/nodes/fc/weight"]),
+    "NIR file declaring 5e7 edges": (["compile", "many_edges.nir", "-o", "new"], 2, ["many_edges.nir", "declares more than 1024 MiB", "/node/edges"]),
+    "NIR file with external storage": (["compile", "external_storage.nir", "-o", "new"], 2, ["external_storage.nir", "in another file", "secret.bin"]),
+    "NIR file with an external link": (["compile", "external_link.nir", "-o", "new"], 2, ["external_link.nir", "links '/node/nodes/fc/bias' to another file"]),
+    "NIR file with a virtual dataset": (["compile", "virtual.nir", "-o", "new"], 2, ["virtual.nir", "virtual dataset"]),
+    "recurrent NIR graph": (["compile", "recurrent.nir", "-o", "new"], 2, ["recurrent connection", "(a cycle through a, b)"]),
+    # output paths: checked before the work; devices written, never replaced; user's folders never replaced
+    "output in a missing directory": (["run", "good", "--input", "x.npy", "-o", "missing/y.npy"], 2, ["-o missing/y.npy", "does not exist", "mkdir -p"]),
+    "output that is a directory": (["run", "good", "--input", "x.npy", "-o", "good"], 2, ["-o good", "is a directory"]),
+    "output in a read-only place": (["run", "good", "--input", "x.npy", "-o", "/sys/y.npy"], 2, ["-o /sys/y.npy", "cannot be written in /sys"]),
+    "output on a full device": (["run", "good", "--input", "x.npy", "-o", "/dev/full"], 2, ["-o /dev/full", "could not be written", "No space left on device"]),
+    "JSON report in a missing directory": (["verify", "good", "--input", "x.npy", "--json", "missing/r.json"], 2, ["--json missing/r.json", "does not exist"]),
+    "HTML report that is a directory": (["verify", "good", "--input", "x.npy", "--report", "good"], 2, ["--report good", "is a directory"]),
+    "inspect --json without --input": (["inspect", "good", "--json", "m.json"], 2, ["--json", "needs --input"]),
+    "--force onto the user's own folder": (["compile", "model.py:build", "-o", "my_project", "--input-shape", "6,1,5", "--force"], 2, ["my_project", "not a compiled model", "data, train.py", "will not replace"]),
+    "--force onto a compiled directory holding the user's file": (["compile", "model.py:build", "-o", "good_with_notes", "--input-shape", "6,1,5", "--force"], 2, ["good_with_notes", "files spc did not write (notes.txt)"]),
+    "--force onto a file": (["compile", "model.py:build", "-o", "a_file", "--input-shape", "6,1,5", "--force"], 2, ["a_file", "is not a directory"]),
 }
 
 
-def _listing(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
+def _listing(root: Path) -> dict[str, bytes | None]:
+    """Every path under root with its contents (None for folders): nothing may appear, go or change."""
+    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in root.rglob("*")}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -204,7 +421,7 @@ def test_bad_input(gallery, capsys, case):
 
 
 def test_the_catalogue_is_long_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 90
 
 
 def test_debug_shows_the_traceback(gallery):

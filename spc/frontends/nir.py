@@ -128,11 +128,27 @@ def _topological(nodes: dict, preds: dict[str, list[str]]) -> list[str]:
     while pending:
         ready = [n for n in pending if all(p in done for p in preds[n])]
         if not ready:
-            raise SpcError("NIR graph", f"has a recurrent connection (a cycle among {', '.join(sorted(pending))})", "spc compiles feed-forward networks; remove the recurrent edge")
+            raise SpcError("NIR graph", f"has a recurrent connection (a cycle through {', '.join(_on_cycles(pending, preds))})", "spc compiles feed-forward networks; remove the recurrent edge")
         order += ready
         done.update(ready)
         pending = [n for n in pending if n not in done]
     return order
+
+
+def _on_cycles(nodes: list[str], preds: dict[str, list[str]]) -> list[str]:
+    """Those of `nodes` that lie on a cycle among them (not the ones merely downstream of one)."""
+    among = set(nodes)
+
+    def upstream(node: str) -> set[str]:
+        seen, stack = set(), [p for p in preds[node] if p in among]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack += [p for p in preds[n] if p in among]
+        return seen
+
+    return sorted(n for n in among if n in upstream(n))
 
 
 def _pair(value, dims: int) -> tuple[int, ...]:
@@ -153,8 +169,11 @@ class _Importer:
             for end in (a, b):
                 if end not in nodes:
                     raise SpcError("NIR graph", f"has an edge ({a!r} → {b!r}) to a node '{end}' that does not exist", "fix the edge list")
-        self.preds = {n: [a for a, b in edges if b == n] for n in nodes}
-        self.succs = {n: [b for a, b in edges if a == n] for n in nodes}
+        self.preds: dict[str, list[str]] = {n: [] for n in nodes}
+        self.succs: dict[str, list[str]] = {n: [] for n in nodes}
+        for a, b in edges:  # one pass, in edge order: large edge lists stay linear
+            self.preds[b].append(a)
+            self.succs[a].append(b)
         self.nodes: list[ir.Node] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.value: dict[str, str] = {}  # NIR node -> the spc node holding its output

@@ -23,6 +23,8 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
     if not sep or not path_text or not factory_name:
         raise SpcError(f"model '{spec}'", "is not of the form path/to/file.py:factory", "name the Python file and the function that returns the model, e.g. examples/digits.py:build_model")
     path = Path(path_text)
+    if path.is_dir():
+        raise SpcError(f"model file {path}", "is a directory", "name the Python file that defines the factory, e.g. examples/digits.py:build_model")
     if not path.is_file():
         raise SpcError(f"model file {path}", "does not exist", "check the path")
     module_name = f"spc_user_model_{abs(hash(str(path.resolve())))}"
