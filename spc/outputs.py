@@ -1,7 +1,8 @@
 """Where spc writes, and how: one policy for every output path.
 
 A file (`spc run -o`, `verify --json / --report`, `inspect --json`):
-- `-` is standard output, written directly;
+- `-` (or a path that is this process's standard output, like `/dev/stdout`) is standard output,
+  written directly; messages for a person then go to standard error;
 - an existing device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe), or a link to one,
   is opened and written, never replaced;
 - anything else is a regular file: written to a temporary file beside it (beside the file a
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import io
 import os
 import shutil
 import stat
@@ -80,7 +82,14 @@ class OutputFile:
 
     @property
     def is_stdout(self) -> bool:
-        return self.path is None
+        """`-`, or a path that is this process's standard output (`/dev/stdout`, `/proc/self/fd/1`)."""
+        if self.path is None:
+            return True
+        try:
+            here, out = os.stat(self.path), os.fstat(sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no stdout, or one without a file
+            return False
+        return (here.st_dev, here.st_ino) == (out.st_dev, out.st_ino)
 
     def _direct(self) -> bool:
         """Written in place: an existing path (or link to one) that is not a regular file."""
@@ -97,11 +106,11 @@ class OutputFile:
         """Write the output by `fill(binary file)`."""
         try:
             if self.is_stdout:
-                fill(sys.stdout.buffer)
+                fill(_Sequential(sys.stdout.buffer))
                 sys.stdout.buffer.flush()
             elif self._direct():
                 with open(self.path, "wb") as f:
-                    fill(f)
+                    fill(_Sequential(f))
             else:
                 self._replace(self._target(), fill)
         except OSError as e:
@@ -121,6 +130,14 @@ class OutputFile:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class _Sequential:
+    """Only the `write` of a stream (a pipe, a device): writers that would seek or ask a real file
+    for its position (numpy's `tofile`) write it in order instead."""
+
+    def __init__(self, stream: BinaryIO):
+        self.write = stream.write
 
 
 def human_stream(*outputs: OutputFile | None):

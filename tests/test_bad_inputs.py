@@ -5,7 +5,12 @@ import io
 import json
 import os
 import shutil
+import signal
+import stat
+import subprocess
+import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
@@ -430,21 +435,31 @@ def test_debug_shows_the_traceback(gallery):
     assert "is not a directory" in str(e.value)
 
 
-def test_a_full_disk_mid_write_leaves_nothing(gallery, capsys, monkeypatch):
-    from spc.compiler import serialize
+FULL_DISK = """
+import contextlib, io, os, resource, sys
+from spc.cli import main
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+for limit in map(int, sys.argv[1:]):
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # writes past `limit` bytes fail (EFBIG)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(["compile", "../model.py:long_running", "-o", "out", "--input-shape", "6,1,5"])
+        if limit < 200:  # spc run's output is 704 bytes
+            code = main(["run", "../good", "--input", "../x.npy", "-o", "y.npy"]), code
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    print(limit, code, *sorted(os.listdir(".")), flush=True)
+"""
 
-    real = serialize.write_npz
 
-    def fill_up(path, arrays):
-        real(path, arrays)
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(serialize, "write_npz", fill_up)
-    before = _listing(gallery)
-    assert main(COMPILE) == 2
-    err = capsys.readouterr().err
-    assert "could not be written" in err and "No space left on device" in err and "free disk space" in err
-    assert _listing(gallery) == before
+def test_a_full_disk_leaves_nothing(gallery):
+    """A file-size limit makes every real writer fail where a full disk would: the graphs, the ONNX
+    files, the NIR file (which used to crash the process inside HDF5), the Lava files, `run -o`."""
+    (gallery / "disk").mkdir()
+    limits = [0, 2000, 5000, 9000, 100000]  # parallel/graph.json, weights.npz, ONNX, Lava, NIR each too big
+    p = subprocess.run([sys.executable, "-c", FULL_DISK, *map(str, limits)], cwd=gallery / "disk", capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:-1] == ["0 (2, 2)"] + [f"{limit} 2" for limit in limits[1:]]  # exit 2, nothing left in the folder
+    assert p.stderr.count("could not be written (File too large)") == len(limits) + 1 and "Traceback" not in p.stderr
+    (gallery / "disk").rmdir()
 
 
 def test_interrupt_during_compile_leaves_nothing(gallery, capsys, monkeypatch):
@@ -471,3 +486,192 @@ def test_subtract_reset_compiles_but_nir_would_refuse(gallery, capsys):
     """A neuron a target cannot express is refused by that target only (see the emitter tests)."""
     assert main(["compile", "model.py:subtract_reset", "-o", "subtract", "--input-shape", "6,1,5"]) == 0
     shutil.rmtree(gallery / "subtract")
+
+
+def test_devices_and_pipes_are_written_in_place_never_replaced(gallery, capsys):
+    import threading
+
+    import spc
+
+    before = _listing(gallery)
+    expected = spc.run("good", np.load(gallery / "x.npy"))
+    assert main(["run", "good", "--input", "x.npy", "-o", "/dev/null"]) == 0
+    assert main(["run", "good", "--input", "x.npy", "-o", "/dev/full"]) == 2
+    assert all(stat.S_ISCHR(os.stat(device).st_mode) for device in ("/dev/null", "/dev/full"))
+    pipe = gallery / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+    try:
+        assert main(["run", "good", "--input", "x.npy", "-o", "pipe"]) == 0
+    finally:
+        if reader.is_alive() and not received:
+            reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    np.testing.assert_array_equal(np.load(io.BytesIO(received[0])), expected)
+    pipe.unlink()
+    assert _listing(gallery) == before
+
+
+def test_dash_is_standard_output(gallery, capsysbinary):
+    import spc
+
+    expected = spc.run("good", np.load(gallery / "x.npy"))
+    assert main(["run", "good", "--input", "x.npy", "-o", "-"]) == 0
+    out, err = capsysbinary.readouterr()
+    np.testing.assert_array_equal(np.load(io.BytesIO(out)), expected)
+    assert b"wrote -" in err  # messages for a person go to standard error
+    assert main(["verify", "good", "--input", "x.npy", "--json", "-"]) == 0
+    out, err = capsysbinary.readouterr()
+    assert json.loads(out)["passed"] is True and b"reference" in err
+    piped = subprocess.run([str(Path(sys.executable).parent / "spc"), "run", "good", "--input", "x.npy", "-o", "/dev/stdout"], cwd=gallery, capture_output=True, timeout=600)
+    assert piped.returncode == 0 and b"wrote /dev/stdout" in piped.stderr
+    np.testing.assert_array_equal(np.load(io.BytesIO(piped.stdout)), expected)
+
+
+def test_dev_stdout_is_written_through_not_replaced(gallery, capfd):
+    assert main(["verify", "good", "--input", "x.npy", "--json", "/dev/stdout"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out)["passed"] is True and "reference" in err
+    assert os.path.islink("/dev/stdout")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "good", "--input", "x.npy", "--backends", "onnx", "--json", "missing/r.json"],
+        ["verify", "good", "--input", "x.npy", "--report", "good"],
+        ["run", "good", "--input", "x.npy", "-o", "missing/y.npy"],
+        ["inspect", "good", "--input", "x.npy", "--json", "/sys/m.json"],
+        ["compile", "model.py:creates_the_output", "-o", "good", "--input-shape", "6,1,5"],
+    ],
+)
+def test_output_paths_are_checked_before_the_work(gallery, capsys, args):
+    """Nothing runs (no table printed, the model's factory not called) when an output cannot be written."""
+    before = _listing(gallery)
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error:" in err
+    assert _listing(gallery) == before
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_a_directory_that_appears_while_compiling_is_left_alone(gallery, capsys, force):
+    before = _listing(gallery)
+    assert main(["compile", "model.py:creates_the_output", "-o", "raced", "--input-shape", "6,1,5", *force]) == 2
+    err = capsys.readouterr().err
+    assert "output directory raced" in err and ("not a compiled model" if force else "already exists") in err
+    assert (gallery / "raced" / "notes.txt").read_text() == "mine"
+    shutil.rmtree(gallery / "raced")
+    assert _listing(gallery) == before
+
+
+@pytest.mark.parametrize("renameat2", [True, False])
+@pytest.mark.parametrize("theirs", [["notes.txt"], []])
+def test_the_final_rename_never_replaces_what_appeared(tmp_path, monkeypatch, renameat2, theirs):
+    """Another process creates the output while spc fills its temporary directory: the rename
+    into place fails (Linux renameat2 RENAME_NOREPLACE, else an exclusive mkdir), even for an empty
+    directory, which a plain rename would silently replace."""
+    from spc import outputs
+    from spc.compiler.artifact import output_directory
+    from spc.errors import SpcError
+
+    if not renameat2:
+        monkeypatch.setattr(outputs, "_renameat2", None)  # a system without it
+    out = tmp_path / "out"
+
+    def fill(directory):
+        (directory / "manifest.json").write_text("{}")
+        out.mkdir()
+        for name in theirs:
+            (out / name).write_text("theirs")
+
+    with pytest.raises(SpcError, match="appeared while spc was working"):
+        output_directory(out).write(fill)
+    assert sorted(os.listdir(tmp_path)) == ["out"] and sorted(os.listdir(out)) == theirs
+
+
+def test_concurrent_compiles_to_one_directory_one_wins(gallery):
+    import spc
+
+    before = _listing(gallery)
+    command = [str(Path(sys.executable).parent / "spc"), "compile", "model.py:build", "-o", "race", "--input-shape", "6,1,5"]
+    runs = [subprocess.Popen(command, cwd=gallery, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in runs]
+    assert sorted(code for code, _ in results) == [0, 2, 2], results
+    for code, err in results:
+        assert code == 0 or "already exists" in err or "appeared while spc was working" in err
+    assert spc.load(gallery / "race").integer is not None  # the winner's directory, whole
+    shutil.rmtree(gallery / "race")
+    assert _listing(gallery) == before
+
+
+def test_force_replaces_an_empty_directory(gallery, capsys):
+    (gallery / "empty").mkdir()
+    assert main(["compile", "model.py:build", "-o", "empty", "--input-shape", "6,1,5", "--force"]) == 0
+    assert (gallery / "empty" / "manifest.json").is_file()
+    shutil.rmtree(gallery / "empty")
+
+
+def test_modes_follow_the_umask(gallery, capsys):
+    old = os.umask(0o027)
+    try:
+        assert main(["compile", "model.py:build", "-o", "masked", "--input-shape", "6,1,5"]) == 0
+        assert main(["run", "good", "--input", "x.npy", "-o", "masked.npy"]) == 0
+    finally:
+        os.umask(old)
+    paths = [gallery / "masked", *(gallery / "masked").rglob("*")]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths if p.is_dir()} == {0o750}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths + [gallery / "masked.npy"] if p.is_file()} == {0o640}
+    shutil.rmtree(gallery / "masked")
+    (gallery / "masked.npy").unlink()
+
+
+def _process_group(pgid: int) -> list[int]:
+    members = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:
+            members.append(int(stat_file.parent.name))
+    return members
+
+
+@pytest.mark.parametrize("command, sig, code", [("run", signal.SIGINT, 130), ("verify", signal.SIGTERM, 143)])
+def test_interrupting_a_lava_run_stops_every_worker(gallery, command, sig, code):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM during a Lava run:
+    spc exits 130 / 143, every Lava worker is gone, its temporary files and shared memory too."""
+    if not (gallery / "long").exists():
+        assert main(["compile", "model.py:long_running", "-o", "long", "--input-shape", "6,1,5", "--target", "lava"]) == 0
+        np.save(gallery / "long.npy", (np.random.default_rng(0).random((20000, 1, 5)) < 0.3).astype(np.float32))
+    tmp = gallery / f"tmp-{command}"
+    tmp.mkdir()
+    args = ["run", "long", "--input", "long.npy", "-o", "y.npy", "--backend", "lava"] if command == "run" else ["verify", "long", "--input", "long.npy", "--backends", "lava"]
+    shm = set(os.listdir("/dev/shm"))
+    p = subprocess.Popen([str(Path(sys.executable).parent / "spc"), *args], cwd=gallery, env=dict(os.environ, TMPDIR=str(tmp)), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while len(_process_group(p.pid)) < 10:  # Lava's workers and managers are up: the run is under way
+            assert p.poll() is None, p.stderr.read()
+            time.sleep(0.2)
+        os.killpg(p.pid, sig)
+        assert p.wait(timeout=60) == code  # a hang guard, not a speed test: it takes about a second
+        err = p.stderr.read()
+        assert ("interrupted" if sig == signal.SIGINT else "terminated") in err and "Traceback" not in err and "leaked" not in err
+        for _ in range(150):  # the resource tracker, the last to go, exits once spc has
+            if not _process_group(p.pid):
+                break
+            time.sleep(0.2)
+        assert _process_group(p.pid) == []
+        assert list(tmp.iterdir()) == [] and not (gallery / "y.npy").exists()
+        for _ in range(150):  # (other programs' shared memory may come and go meanwhile)
+            if not set(os.listdir("/dev/shm")) - shm:
+                break
+            time.sleep(0.2)
+        assert set(os.listdir("/dev/shm")) - shm == set()
+    finally:
+        for pid in _process_group(p.pid):
+            os.kill(pid, signal.SIGKILL)
+    tmp.rmdir()
