@@ -35,7 +35,7 @@ bench: setup
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check atheris
-	for target in npy checkpoint graph-json weights-npz nir onnx; do \
+	for target in npy checkpoint graph-json weights-npz nir onnx size-bombs; do \
 		$(BIN)/python fuzz/run.py $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; \
 	done
 

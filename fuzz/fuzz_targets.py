@@ -6,9 +6,11 @@ Used by tests/test_fuzz.py (hypothesis, bounded, in CI) and fuzz/run.py (atheris
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +92,44 @@ def onnx_file(seed: Path, data: bytes) -> None:
         run_onnx(directory, np.ones((2, 1) + tuple(graph.input.op.shape), np.float32))
     finally:
         shutil.rmtree(directory)
+
+
+BOMBS = ("npz", "npz-deflated", "npz-extra", "nir")
+
+
+def size_bomb(seed: Path, kind: str, elements: int, held: int) -> None:
+    """Load a file that declares a float64 array of `elements` while holding `held` bytes of data:
+    `npz` a stored member of the integer graph's weights.npz, `npz-deflated` a compressed one (its
+    data really inflate to `held` bytes), `npz-extra` a compressed member graph.json does not name,
+    `nir` the weight of the NIR file's Affine node (a chunked, compressed HDF5 dataset written up to
+    `held`). The files are made in small pieces: making them takes little memory."""
+    if kind == "nir":
+        import h5py
+
+        buffer = io.BytesIO((seed / "model.nir").read_bytes())
+        with h5py.File(buffer, "r+") as f:
+            node = next(g for g in f["node/nodes"].values() if g["type"][()] == b"Affine")
+            del node["weight"]
+            weight = node.create_dataset("weight", shape=(elements,), dtype="<f8", chunks=(max(1, min(elements, 2**16)),), maxshape=(None,), compression="gzip")
+            for start in range(0, min(elements, held // 8), 2**16):
+                weight[start : min(start + 2**16, elements, held // 8)] = 1.0
+        nir_file(buffer.getvalue())
+        return
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (elements,)})
+    archive = io.BytesIO()
+    with zipfile.ZipFile(seed / "integer" / "weights.npz") as original, zipfile.ZipFile(archive, "w") as z:
+        name = "extra.npy" if kind == "npz-extra" else min(original.namelist())
+        for info in original.infolist():
+            if info.filename != name:
+                z.writestr(info, original.read(info))
+        member = zipfile.ZipInfo(name)
+        member.compress_type = zipfile.ZIP_STORED if kind == "npz" else zipfile.ZIP_DEFLATED
+        with z.open(member, "w", force_zip64=True) as out:
+            out.write(header.getvalue())
+            for start in range(0, held, 2**20):
+                out.write(bytes(min(2**20, held - start)))
+    graph_directory(seed, weights=archive.getvalue())
 
 
 def mutate_json(doc, path: list, value):

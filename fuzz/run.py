@@ -2,7 +2,9 @@
 
     .venv/bin/python fuzz/run.py TARGET [atheris/libFuzzer options, e.g. -max_total_time=60]
 
-TARGET: npy, checkpoint, graph-json, weights-npz, nir, onnx. A crash is any exception other than SpcError.
+TARGET: npy, checkpoint, graph-json, weights-npz, nir, onnx, size-bombs (files declaring up to 4 GiB
+while holding little; with -rss_limit_mb, one that is read is a crash). A crash is any exception
+other than SpcError.
 """
 
 from __future__ import annotations
@@ -35,10 +37,17 @@ def corpus(name: str, seed: Path) -> Path:
         (directory / "valid.onnx").write_bytes((seed / "model_seq.onnx").read_bytes())
     elif name == "checkpoint":
         torch.save({"w": torch.ones(2, 3)}, directory / "valid.pt")
+    elif name == "size-bombs":
+        (directory / "bytes").write_bytes(bytes(range(16)))
     else:
         source = seed / "integer" / ("graph.json" if name == "graph-json" else "weights.npz")
         (directory / source.name).write_bytes(source.read_bytes())
     return directory
+
+
+def size_bomb(seed: Path, data) -> None:
+    kind = targets.BOMBS[data.ConsumeIntInRange(0, len(targets.BOMBS) - 1)]
+    targets.size_bomb(seed, kind, data.ConsumeIntInRange(0, 2**29), data.ConsumeIntInRange(0, 2**22))
 
 
 def main() -> None:
@@ -55,6 +64,7 @@ def main() -> None:
         "onnx": lambda data: targets.onnx_file(seed, data),
         "graph-json": lambda data: targets.graph_directory(seed, graph_json=data),
         "weights-npz": lambda data: targets.graph_directory(seed, weights=data),
+        "size-bombs": lambda data: size_bomb(seed, atheris.FuzzedDataProvider(data)),
     }[name]
 
     def one_input(data: bytes) -> None:

@@ -2,10 +2,11 @@
 files either load or raise spc's own clean error, never anything else. `make fuzz` runs longer."""
 
 import json
+import resource
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spc.errors import SpcError
@@ -150,3 +151,26 @@ def test_an_onnx_file_without_spc_metadata_is_refused(seed):
     del model.metadata_props[:]
     with pytest.raises(SpcError, match="not an ONNX model spc wrote"):
         targets.onnx_file(seed, model.SerializeToString())
+
+
+def _peak_memory() -> int:
+    """The process's largest resident set so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def test_size_bombs_are_refused_before_they_are_read(seed):
+    """Archives declaring up to 4 GiB (holding up to 128 MiB) load or are refused, and reading them
+    never takes more memory than a fraction of what they declare: declared sizes are checked before reading."""
+    before = _peak_memory()
+
+    @settings(FUZZ, max_examples=40)
+    @given(kind=st.sampled_from(targets.BOMBS), elements=st.integers(0, 29).flatmap(lambda e: st.integers(2**e // 2, 2**e)), held=st.integers(0, 2**22))
+    @example(kind="nir", elements=3 * 2**26, held=0)  # 1.5 GiB declared in a few KiB of HDF5
+    @example(kind="npz-deflated", elements=2**24, held=2**27)  # 128 MiB inflated from 128 KiB
+    @example(kind="npz-extra", elements=2**24, held=2**27)
+    @example(kind="npz", elements=2**28, held=64)  # 2 GiB declared, 64 bytes held
+    def run(kind, elements, held):
+        _clean(lambda: targets.size_bomb(seed, kind, elements, held))
+
+    run()
+    assert _peak_memory() - before < 2**26  # a bomb that was read would take 128 MiB and more
