@@ -3,11 +3,11 @@
 A file (`spc run -o`, `verify --json / --report`, `inspect --json`):
 - `-` (or a path that is this process's standard output, like `/dev/stdout`) is standard output,
   written directly; messages for a person then go to standard error;
-- an existing device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named pipe), or a link to one,
+- an existing device, FIFO or socket (`/dev/null`, a named pipe), or a link to one,
   is opened and written, never replaced;
 - anything else is a regular file: written to a temporary file beside it (beside the file a
   symbolic link points to) and renamed over it, so it holds the old contents or the new, never
-  half; a new file's mode follows the umask.
+  half; its mode follows the umask.
 
 A directory (`spc compile -o`) is filled in a temporary sibling and renamed into place by a rename
 that fails if something appeared at the path meanwhile (another compile): the first one wins, the
