@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 import numpy as np
 
+from spc import interrupts
 from spc.errors import SpcError
 from spc.files import load_array
 from spc.outputs import OutputFile, human_stream
@@ -188,17 +188,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised wherever spc is, so that every cleanup runs as it does for Ctrl-C."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    with interrupts.handled():
+        return run_command(args)
+
+
+def run_command(args) -> int:
     try:
         return args.func(args)
     except SpcError as e:
@@ -207,15 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spc {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
-        print(f"spc {args.command}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; nothing was written", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        print(f"spc {args.command}: {'terminated' if isinstance(e, interrupts.Terminated) else 'interrupted'}; nothing was written", file=sys.stderr)
+        return interrupts.exit_status(e)
     except Exception as e:  # a bug in spc: say so plainly, keep the traceback for --debug
         if args.debug:
             raise
         print(f"spc {args.command}: internal error ({type(e).__name__}: {e})\n  this is a bug in spc: rerun with --debug for the traceback and report it", file=sys.stderr)
         return 3
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

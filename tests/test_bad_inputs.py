@@ -657,7 +657,7 @@ def test_interrupting_a_lava_run_stops_every_worker(gallery, command, sig, code)
             assert p.poll() is None, p.stderr.read()
             time.sleep(0.2)
         os.killpg(p.pid, sig)
-        assert p.wait(timeout=60) == code  # a hang guard, not a speed test: it takes about a second
+        assert p.wait(timeout=60) == code, p.stderr.read()  # a hang guard, not a speed test: it takes about a second
         err = p.stderr.read()
         assert ("interrupted" if sig == signal.SIGINT else "terminated") in err and "Traceback" not in err and "leaked" not in err
         for _ in range(150):  # the resource tracker, the last to go, exits once spc has

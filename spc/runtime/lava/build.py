@@ -16,6 +16,7 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 
 from spc.compiler.artifact import Compiled, load
 from spc.runtime.lava.plan import CLASSES, Plan, Proc, graph_for, plan_network
+from spc.runtime.lava.shutdown import tear_down, workers
 from spc.runtime.recording import check_input
 from spc.runtime.synapses import synapse
 
@@ -44,13 +45,22 @@ class LavaNetwork:
         return Path(self.sinks[node].proc_params["path"])
 
     def run(self) -> None:
-        self.source.run(condition=RunSteps(num_steps=self.run_steps), run_cfg=Loihi2SimCfg(select_tag=self.plan.tag))
+        with workers():
+            self.source.run(condition=RunSteps(num_steps=self.run_steps), run_cfg=Loihi2SimCfg(select_tag=self.plan.tag))
 
-    def close(self) -> None:
-        """Stop the runtime (if it started) and remove the records (if `build` chose their folder)."""
+    def close(self, failed: bool = False) -> None:
+        """Stop the runtime (if it started) and remove the records (if `build` chose their folder).
+        After a failure or an interrupt (`failed`), or one during the stop, the runtime is torn down
+        instead (see `shutdown`)."""
         try:
-            self.source.stop()
+            if not failed:
+                self.source.stop()
+        except BaseException:
+            failed = True
+            raise
         finally:
+            if failed:
+                tear_down(self.source.runtime)
             if self.owns_directory:
                 shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from spc.runtime.lava.build import LavaNetwork, build
-from spc.runtime.lava.shutdown import supervised
 from spc.runtime.recording import Recording
 from spc.runtime.synapses import synapse
 
@@ -37,8 +36,10 @@ def run_lava(compiled_or_directory, x: np.ndarray, tag: str = "fixed_pt") -> Rec
     neurons); on an error or an interrupt the runtime is torn down (see `shutdown`)."""
     net = build(compiled_or_directory, x, tag)
     try:
-        with supervised(net.source):
-            net.run()
-            return read_recording(net)
-    finally:
-        net.close()
+        net.run()
+        recording = read_recording(net)
+    except BaseException:
+        net.close(failed=True)
+        raise
+    net.close()
+    return recording

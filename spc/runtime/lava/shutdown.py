@@ -5,13 +5,14 @@ shared-memory manager and a watchdog (a manager and two monitors). Left alone, a
 process group (what a terminal does) interrupts each of them mid-message and they wait for one
 another for ever; a SIGTERM kills the workers but leaves managers and shared memory behind. So:
 
-- every process forked while a run is `supervised` ignores SIGINT and SIGTERM (spc decides when
+- every process forked while a run starts (`workers`) ignores SIGINT and SIGTERM (spc decides when
   its workers stop) and is killed by the kernel when spc dies (Linux `PR_SET_PDEATHSIG`), so none
   outlives spc even after a SIGKILL;
-- a run that raises anything (an error, a KeyboardInterrupt, spc's SIGTERM handler) is torn down
-  without waiting on workers that may never answer: they are killed, then Lava's shared-memory
-  and watchdog managers shut down (which unlinks the shared memory), then any child left is
-  killed. A run that ends normally is stopped by Lava's own `stop()`.
+- a run that raises anything (an error, a KeyboardInterrupt, spc's SIGTERM handler), at any stage
+  of its start, is torn down without waiting on workers that may never answer: they are killed,
+  Lava's shared-memory manager shuts down (which unlinks the shared memory), and every other child
+  (the watchdog's, a manager that never finished starting) is killed. A run that ends normally is
+  stopped by Lava's own `stop()`. `LavaNetwork.close` chooses.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import signal
 PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process receives when its parent dies."""
 
-_supervised = 0  # > 0 while a supervised run may fork workers in this process
+_supervised = 0  # > 0 while a run may fork workers in this process
 _parent = 0  # the pid that forked, recorded just before each fork
 
 
@@ -35,7 +36,7 @@ def _before_fork() -> None:
 
 
 def _in_worker() -> None:
-    """Runs in every child forked while a run is supervised."""
+    """Runs in every child forked while a run starts."""
     if not _supervised:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -52,16 +53,12 @@ os.register_at_fork(before=_before_fork, after_in_child=_in_worker)
 
 
 @contextlib.contextmanager
-def supervised(process):
-    """Run (and read) the Lava network of `process` (any of its processes) inside this block; if
-    the block raises, the network is torn down before the exception goes on."""
+def workers():
+    """Start Lava's processes inside this block: each ignores SIGINT and SIGTERM and dies with spc."""
     global _supervised
     _supervised += 1
     try:
         yield
-    except BaseException:
-        tear_down(process.runtime)
-        raise
     finally:
         _supervised -= 1
 
@@ -84,17 +81,27 @@ def _kill(child) -> None:
 
 
 def tear_down(runtime) -> None:
-    """Stop a Lava runtime (None: not created yet) that failed or was interrupted. Idempotent; a
-    later `stop()` of the same runtime does nothing."""
+    """Stop a Lava runtime (None: not created yet) that failed or was interrupted, at any stage of
+    its start. Idempotent; do not call the runtime's own `stop()` afterwards (`LavaNetwork.close` does not)."""
     with _signals_held():
-        if runtime is not None:
-            infrastructure = getattr(runtime, "_messaging_infrastructure", None)
-            for actor in getattr(infrastructure, "actors", ()):
-                _kill(actor)
-            if getattr(infrastructure, "smm", None) is not None:
-                infrastructure.smm.shutdown()  # the manager unlinks every shared-memory segment
-            if getattr(runtime, "_watchdog_manager", None) is not None:
-                runtime._watchdog_manager.stop()
-            runtime._is_started = runtime._is_running = False  # Runtime.stop() and __del__ now do nothing
-        for child in multiprocessing.active_children():
-            _kill(child)
+        try:
+            if runtime is not None:
+                _stop(runtime)
+        finally:
+            for child in multiprocessing.active_children():  # whatever is left, managers that never finished starting included
+                _kill(child)
+
+
+def _stop(runtime) -> None:
+    """Kill the workers, shut the shared-memory manager down (it unlinks every segment it made;
+    one interrupted while starting made none and has no `shutdown` yet, so its process is killed
+    with the rest), and disarm the watchdog, whose processes hold nothing and are killed too."""
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    for actor in getattr(infrastructure, "actors", ()):
+        _kill(actor)
+    with contextlib.suppress(AttributeError):
+        infrastructure.smm.shutdown()
+    watchdog = getattr(runtime, "_watchdog_manager", None)
+    if watchdog is not None:
+        watchdog._mp_manager = None  # its stop(), registered with atexit, would wait on dead processes
+    runtime._is_started = runtime._is_running = False  # Runtime.stop() and __del__ now do nothing
