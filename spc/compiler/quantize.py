@@ -207,6 +207,10 @@ class _Quantizer:
         scale = s_in.reshape(-1, 1, 1) / counts[None]
         self.emit(node.name, pool, inputs, scale, self.bounds[inputs[0]] * op.kernel[0] * op.kernel[1])
 
+    def q_SumPool2d(self, node, inputs):
+        s_in = _per_channel(node.name, self.scales[inputs[0]], "sum pooling")
+        self.emit(node.name, node.op, inputs, s_in.reshape(-1, 1, 1), self.bounds[inputs[0]] * node.op.kernel[0] * node.op.kernel[1])
+
     def q_MaxPool2d(self, node, inputs):
         _per_channel(node.name, self.scales[inputs[0]], "max pooling")
         self.emit(node.name, node.op, inputs, self.scales[inputs[0]][:, :1, :1], self.bounds[inputs[0]])
@@ -258,8 +262,25 @@ class _Quantizer:
             return float(self.cal.cell_peaks[float_name][-1].max(initial=0.0))
         return float(self.bounds[name] * self.scales[name].max())
 
-    def q_BatchNorm(self, node, inputs):
-        raise SpcError(f"layer '{node.name}' (BatchNorm)", "follows no Linear or Conv layer, so it cannot be folded into integer weights", "place the BatchNorm right after a Linear or Conv layer")
+    def q_ScaleShift(self, node, inputs):
+        """`y = scale·x + shift` in integers (docs/integer-spec.md): |scale| moves into the output's
+        scale, its sign stays as the integer factor ±1 (0 where scale is 0), and the shift is
+        rounded onto the output's scale like a bias (exact for `1 − x` of spikes)."""
+        op, shape = node.op, self.graph.shapes[node.name]
+        s_in = _per_channel(node.name, self.scales[inputs[0]], "an elementwise scale and shift (or an unfolded BatchNorm)")
+        magnitude = np.abs(op.scale)
+        s_out = s_in * np.where(magnitude > 0, magnitude, 1.0)
+        shift = np.rint(op.shift / s_out).astype(np.int64)
+        qop = ir.ScaleShift(scale=np.sign(op.scale).astype(np.int64), shift=shift)
+        bound = self.bounds[inputs[0]] * int(np.any(magnitude > 0)) + int(np.abs(shift).max(initial=0))
+        self.emit(node.name, qop, inputs, ir.channel_view(s_out, shape), bound)
+        self.layers[node.name] = {"kind": node.op.kind, "scale": _json_floats(s_out), "shift_rounding": float(np.abs(shift * s_out - op.shift).max(initial=0.0))}
+
+    q_BatchNorm = q_ScaleShift  # one that could not be folded into a Linear or Conv
+
+    def q_Mul(self, node, inputs):
+        a, b = inputs
+        self.emit(node.name, node.op, inputs, self.scales[a] * self.scales[b], self.bounds[a] * self.bounds[b])
 
     # --- neurons --------------------------------------------------------------------------
     def q_Neuron(self, node, inputs):

@@ -342,14 +342,21 @@ class StepGraph(GraphBuilder):
         self.bounds[node.name] = self.bounds.get(node.inputs[0], 0)
         return self.op("Reshape", [x, self.const([0, *node.op.shape], np.int64)])
 
-    def op_BatchNorm(self, node, x):
-        shape = self.shape(node.name)
-        scaled = self.op("Mul", [x, self.const(ir.channel_view(node.op.scale, shape), np.float64)])
-        return self.op("Add", [scaled, self.const(ir.channel_view(node.op.shift, shape), np.float64)])
+    def op_ScaleShift(self, node, x):
+        op, shape = node.op, self.shape(node.name)
+        self.bounds[node.name] = self.bounds.get(node.inputs[0], 0) * float(np.abs(op.scale).max()) + float(np.abs(op.shift).max())
+        scaled = self.op("Mul", [x, self.channel_const(op.scale, shape)])
+        return self.op("Add", [scaled, self.channel_const(op.shift, shape)])
+
+    op_BatchNorm = op_ScaleShift  # float graphs only (ONLY): the quantizer writes integer ScaleShifts
 
     def op_Add(self, node, a, b):
         self.bounds[node.name] = sum(self.bounds.get(i, 0) for i in node.inputs)
         return self.op("Add", [a, b])
+
+    def op_Mul(self, node, a, b):
+        self.bounds[node.name] = math.prod(self.bounds.get(i, 0) for i in node.inputs)
+        return self.op("Mul", [a, b])
 
     # --- neurons ------------------------------------------------------------------------------
     def op_Neuron(self, node, x):
