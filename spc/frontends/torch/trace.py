@@ -340,8 +340,21 @@ def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) 
         elif node.op in ("call_function", "call_method"):
             env[node] = _convert_function(node, env, build)
         else:  # get_attr
+            owner = _enclosing(node)
+            if owner is not None:
+                attr = node.target.removeprefix(owner[0] + ".")
+                raise SpcError(owner[1], f"is a module spc does not know: its forward() reads its parameter '{attr}' directly", "if it is a neuron, replace it with one of spc's or SpikingJelly's (spc.PSN or neuron.PSN, spc.SlidingPSN, spc.LIF, ...); otherwise build it from the layers spc supports")
             raise SpcError(f"'{node.target}'", "reads a parameter or buffer directly in forward()", "use modules for every computation on the input")
     return ir.Graph(tuple(build.nodes), outputs)
+
+
+def _enclosing(node: torch.fx.Node) -> tuple[str, str] | None:
+    """(path, description) of the innermost module whose forward() produced an fx node, if any."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path, cls = list(stack.values())[-1]
+    return path, f"{path} ({cls.__module__}.{cls.__qualname__})"
 
 
 _ADD = (operator.add, operator.iadd, torch.add, "add", "add_")
@@ -411,4 +424,9 @@ def _convert_function(node: torch.fx.Node, env, build: _Builder) -> str:
         return build.add(node.name, ir.Reshape(shape=shape), (src,))
     stack = node.meta.get("stack_trace", "")
     where = f" ({stack.strip().splitlines()[-2].strip()})" if stack.count("\n") >= 1 else ""
-    raise SpcError(f"operation '{label}' at '{node.name}'{where}", "is not supported in forward()", f"spc supports {SUPPORTED}")
+    owner = _enclosing(node)
+    inside = f" in {owner[1]}" if owner is not None else ""
+    fix = f"spc supports {SUPPORTED}"
+    if label in ("mean", "sum") and not inside:
+        fix = "return the time-major output [T, B, ...] (drop the mean or sum over time): spc's --labels accuracy takes the argmax of the output summed over time, as the mean's argmax is"
+    raise SpcError(f"operation '{label}' at '{node.name}'{inside}{where}", "is not supported in forward()", fix)
