@@ -73,19 +73,23 @@ def lively(model: nn.Module, x, drive: float = 0.5) -> nn.Module:
     return model
 
 
+def paper_conv_stages(conv, norm, pool, channels: int, kind: str, T: int) -> nn.Sequential:
+    """Both papers' feature extractor: two stages of three [conv 3, batch norm, neuron], each
+    stage ending in a pooling by 2."""
+    layers = []
+    for stage in range(2):
+        for _ in range(3):
+            layers += [conv(3 if not layers else channels, channels, kernel_size=3, padding=1, bias=False), norm(channels), paper_neuron(kind, T)]
+        layers.append(pool())
+    return nn.Sequential(*layers)
+
+
 class PSNPaperCIFAR10Net(nn.Module):
     """cifar10/train_cf10.py's CIFAR10Net (channels 128 → `channels`); the paper's IFNode5 is the PSN."""
 
     def __init__(self, channels: int, kind: str, T: int):
         super().__init__()
-        conv = []
-        for i in range(2):
-            for j in range(3):
-                conv.append(layer.Conv2d(3 if not conv else channels, channels, kernel_size=3, padding=1, bias=False))
-                conv.append(layer.BatchNorm2d(channels))
-                conv.append(paper_neuron(kind, T))
-            conv.append(layer.AvgPool2d(2, 2))
-        self.conv = nn.Sequential(*conv)
+        self.conv = paper_conv_stages(layer.Conv2d, layer.BatchNorm2d, lambda: layer.AvgPool2d(2, 2), channels, kind, T)
         self.fc = nn.Sequential(
             layer.Flatten(),
             layer.Linear(channels * 8 * 8, channels * 8 * 8 // 4),
@@ -105,14 +109,7 @@ class PSNPaperSequentialCIFARNet(nn.Module):
 
     def __init__(self, channels: int, kind: str, T: int, height: int, classes: int = 10):
         super().__init__()
-        conv = []
-        for i in range(2):
-            for j in range(3):
-                conv.append(layer.Conv1d(3 if not conv else channels, channels, kernel_size=3, padding=1, bias=False))
-                conv.append(layer.BatchNorm1d(channels))
-                conv.append(paper_neuron(kind, T))
-            conv.append(layer.AvgPool1d(2))
-        self.conv = nn.Sequential(*conv)
+        self.conv = paper_conv_stages(layer.Conv1d, layer.BatchNorm1d, lambda: layer.AvgPool1d(2), channels, kind, T)
         self.fc = nn.Sequential(
             layer.Flatten(),
             layer.Linear(channels * height // 4, channels * height // 16),

@@ -255,28 +255,25 @@ class Dequantize(Op):
         return shapes[0]
 
 
+class Elementwise(Op):
+    """Two tensors of the same shape combined element by element."""
+
+    arity = 2
+
+    def output_shape(self, name, shapes):
+        if shapes[0] != shapes[1]:
+            raise layer_error(name, f"{self.kind} of tensors with different shapes {shapes[0]} and {shapes[1]}")
+        return shapes[0]
+
+
 @dataclass(frozen=True, eq=False)
-class Add(Op):
+class Add(Elementwise):
     """Elementwise sum of two tensors of the same shape (residual connections)."""
 
-    arity = 2
-
-    def output_shape(self, name, shapes):
-        if shapes[0] != shapes[1]:
-            raise layer_error(name, f"Add of tensors with different shapes {shapes[0]} and {shapes[1]}")
-        return shapes[0]
-
 
 @dataclass(frozen=True, eq=False)
-class Mul(Op):
+class Mul(Elementwise):
     """Elementwise product of two tensors of the same shape (SEW-ResNet's AND and IAND of spikes)."""
-
-    arity = 2
-
-    def output_shape(self, name, shapes):
-        if shapes[0] != shapes[1]:
-            raise layer_error(name, f"Mul of tensors with different shapes {shapes[0]} and {shapes[1]}")
-        return shapes[0]
 
 
 class NeuronOp(Op):
