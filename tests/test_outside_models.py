@@ -20,6 +20,7 @@ from spc.cli import main
 from spc.compiler.qcells import QRescale
 from spc.errors import SpcError
 from spc.frontends.nir import from_nir, read_nir
+from spc.frontends.torch.loading import load_model
 from spc.runtime.parallel import run_parallel
 
 pytest.importorskip("spikingjelly.activation_based")
@@ -356,12 +357,7 @@ def test_cli_verifies_a_model_ending_in_a_linear_head(tmp_path, capsys, monkeypa
     Path("model.py").write_text("import torch\nfrom torch import nn\nimport spc\n\ndef build():\n    torch.manual_seed(0)\n    return nn.Sequential(nn.Linear(8, 16), spc.SlidingPSN(k=3), nn.Linear(16, 4))\n")
     x = spikes((6, 12, 8))
     np.save("x.npy", x)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import model as user_model
-    finally:
-        sys.path.pop(0)
-    reference = user_model.build()(torch.from_numpy(x)).detach().numpy()
+    reference = load_model("model.py:build")(torch.from_numpy(x)).detach().numpy()
     labels = reference.sum(axis=0).argmax(axis=1)
     labels[:3] = (labels[:3] + 1) % 4  # three wrong: 75 %
     np.save("y.npy", labels)
