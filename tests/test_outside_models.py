@@ -198,6 +198,26 @@ def test_the_zoo_imports_without_a_working_torchvision(tmp_path):
     assert other.returncode != 0 and "torchvision::nms does not exist" in other.stderr
 
 
+def test_a_complement_of_spikes_runs_on_every_target(tmp_path):
+    """`1 - y` of a forward() (IAND's complement) is an integer ScaleShift: exact on onnxruntime and
+    Lava (a Dense with the constant as offset), and a diagonal Affine in NIR."""
+
+    class Complement(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.lif, self.fc2, self.readout = nn.Linear(6, 8), spc.LIF(tau=2.0, v_threshold=0.3), nn.Linear(8, 3), spc.LI(tau=2.0)
+
+        def forward(self, x):
+            return self.readout(self.fc2(1 - self.lif(self.fc1(x))))
+
+    torch.manual_seed(0)
+    x = spikes((8, 3, 6)) * 2
+    compiled, _ = verified(Complement(), x, tmp_path / "out", backends=("onnx", "lava"), targets=("onnx", "lava", "nir"))
+    (complement,) = [n.op for n in compiled.integer.nodes if n.op.kind == "ScaleShift"]
+    assert complement.scale.tolist() == [-1] and complement.shift.tolist() == [1]
+    assert type(nir.read(tmp_path / "out" / "model.nir").nodes["sub"]).__name__ == "Affine"
+
+
 # --- integer sums of branches on scales that differ by other than a power of two ------------------
 def test_requantized_sums_run_bit_for_bit_on_lava(tmp_path):
     x = spikes((8, 3, 6))
