@@ -14,7 +14,6 @@ from spc.compiler import ir
 from spc.errors import SpcError
 from spc.frontends.torch.neurons.lif import lif_op
 from spc.frontends.torch.neurons.psn import masked_psn_op, psn_op, sliding_psn_op
-from spc.frontends.torch.trace import as_2d
 
 
 def _lif_node(m) -> object:

@@ -115,7 +115,7 @@ def _pool_rank(path: str, m: nn.Module, shape: tuple[int, ...]) -> int:
     return dims
 
 
-def as_2d(path: str, shape: tuple[int, ...], pool: ir.Op) -> list[tuple[str, ir.Op]]:
+def _as_2d(path: str, shape: tuple[int, ...], pool: ir.Op) -> list[tuple[str, ir.Op]]:
     """A 1-d pooling of a per-step [C, L] tensor as the 2-d pooling (kernel 1 × k) of [C, 1, L]
     between two reshapes: one pooling operation in the IR serves both ranks."""
     channels, length = shape
@@ -124,7 +124,7 @@ def as_2d(path: str, shape: tuple[int, ...], pool: ir.Op) -> list[tuple[str, ir.
 
 
 def _placed(path: str, shape: tuple[int, ...], dims: int, pool: ir.Op) -> list[tuple[str, ir.Op]]:
-    return [("", pool)] if dims == 2 else as_2d(path, shape, pool)
+    return [("", pool)] if dims == 2 else _as_2d(path, shape, pool)
 
 
 def _avgpool(path, m, shape) -> list[tuple[str, ir.Op]]:
