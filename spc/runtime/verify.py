@@ -169,7 +169,8 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
     `backends` (names from spc.runtime.backends) are other runtimes to check against spc's
     simulators: integer ones must agree exactly, float ones within the equivalence tolerance."""
     backends = tuple(b for b in backends if b not in ("sim", "float", "parallel"))  # always run
-    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization)
+    compiled_with = {key: compiled.manifest.get(key) for key in ("model", "spc_version", "example_input_shape", "options", "targets")}
+    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization, compiled=compiled_with)
     batch_size = batch_size or default_batch_size(compiled, x.shape[0])
     starts = range(0, x.shape[1], batch_size)
     forms = 2 + (model is not None) + (compiled.integer is not None) + len(backends)
@@ -181,4 +182,5 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
             batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends, lambda form, where=where: stages.start(form + where), progress)
             report.merge(batch.run(model))
     report.explain_end_to_end()
+    report.explain_real_valued()
     return report
