@@ -29,9 +29,12 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def load_input(compiled, path: str) -> np.ndarray:
-    from spc.runtime.recording import check_input
+    from spc.runtime.recording import check_input, input_warnings
 
-    return check_input(compiled.stepwise, load_array(path, "input"), f"input file {path}")
+    x = check_input(compiled.stepwise, load_array(path, "input"), f"input file {path}")
+    for warning in input_warnings(compiled, x):
+        print(f"warning: input file {path}: {warning}", file=sys.stderr)
+    return x
 
 
 def cmd_compile(args) -> int:
