@@ -119,11 +119,13 @@ def test_a_missing_extra_is_exit_2_naming_it(fresh):
 
 def test_native_kernels_build_from_the_wheel_and_load(fresh, tmp_path):
     venv, work = fresh
-    check = "from spc.frontends.torch.kernels import native; print(native._SOURCE); print(native.status())"
+    check = "import pathlib, spc; from spc.frontends.torch.kernels import native; print(pathlib.Path(spc.__file__).parent); print(native.status())"
     loaded = _run(venv, work, "python", "-c", check, env={"SPC_CACHE_DIR": str(tmp_path)})
     assert loaded.returncode == 0, loaded.stderr
-    source, status = loaded.stdout.splitlines()
-    assert source.startswith(str(venv)) and Path(source).is_file()
+    package, status = loaded.stdout.splitlines()
+    assert package.startswith(str(venv))
+    sources = sorted(str(p.relative_to(ROOT / "spc")) for p in (ROOT / "spc").rglob("*.c"))
+    assert sources and sorted(str(p.relative_to(package)) for p in Path(package).rglob("*.c")) == sources  # every C source ships
     assert status.startswith(f"loaded {tmp_path}"), status  # built now, from the wheel's source
 
 
