@@ -13,7 +13,7 @@ setup: $(STAMP)
 
 $(STAMP): constraints.txt pyproject.toml spc/extras.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip uninstall $(PIP_QUIET) -y spc  # the distribution's name before it became spc-snn
+	if $(BIN)/pip show spc >/dev/null 2>&1; then $(BIN)/pip uninstall $(PIP_QUIET) -y spc; fi  # spc-snn's name before
 	$(BIN)/pip install $(PIP_QUIET) -c constraints.txt -e '.[test]'
 	$(BIN)/python -m spc.extras install all $(PIP_QUIET) -c constraints.txt
 	touch $(STAMP)
