@@ -75,6 +75,7 @@ def compile(
     calib: np.ndarray | str | Path | None = None,
     integer: bool = True,
     targets: tuple[str, ...] | None = None,
+    profile: str | None = None,
     **quantization,
 ) -> Compiled:
     """Trace `model` (a torch module, or the path of a .nir file) on an example input (a tensor, an
@@ -88,8 +89,14 @@ def compile(
     arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
     weight_bits=8, input_bits=8, per_channel=False. `time_invariant=N` (opt-in) replaces time-indexed
     kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
-    the approximation is recorded and `verify(model=...)` measures its effect."""
-    options = QuantOptions(**quantization)
+    the approximation is recorded and `verify(model=...)` measures its effect.
+
+    `profile` chooses the integer arithmetic: 'default' (docs/integer-spec.md; ONNX, Lava) or 'xylo'
+    (SynSense Xylo's, for the 'xylo' target; the default when `targets` names it). Under 'xylo'
+    every neuron takes Xylo's form first (`spc.compiler.xylo`), what that changes is recorded per
+    layer in the quantization report, and what has no Xylo form is refused."""
+    profile = profile or ("xylo" if targets and "xylo" in targets else "default")
+    options = QuantOptions.for_profile(profile, **quantization)
     options.check()
     traced, example_shape, source = trace(model, example)
     parallel, approximations = check_causality(traced, drop_future)
@@ -102,8 +109,15 @@ def compile(
         subject = "calibration data"
         if isinstance(calib, (str, Path)):
             subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
-        cal = calibrate(stepwise, calib, example_shape[0], subject)
-        integer_graph, report = quantize(stepwise, cal, options)
+        mapped, mapping = stepwise, None
+        if options.profile == "xylo":
+            from spc.compiler.xylo import DEVICE, resources, xylo_form
+
+            mapped, mapping = xylo_form(stepwise)
+        cal = calibrate(mapped, calib, example_shape[0], subject)
+        integer_graph, report = quantize(mapped, cal, options)
+        if mapping is not None:
+            report["xylo"] = {"device": DEVICE, "layers": {m.layer: m.to_json() for m in mapping}, "resources": resources(integer_graph)}
         report["warnings"] = _check_quantization(integer_graph, report, cal)
     manifest = {
         "format": FORMAT,
