@@ -15,6 +15,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python lava-nc==0.10.0
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps spikingjelly==2.0.0
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps nirtorch==2.6 snntorch==1.0.0 norse==1.1.0
+	# SynSense: Rockpool (Xylo's mapper and XyloSim's Python side), xylosim (XyloSim itself, built from
+	# its sdist with the C++ compiler in about a minute) and Sinabs (its NIR reader)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps rockpool==3.1.0 xylosim==0.1.3 sinabs==3.1.3
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

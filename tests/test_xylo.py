@@ -137,6 +137,35 @@ def test_a_readout_is_exact_and_read_by_its_membrane(tmp_path):
     assert y.dtype == np.float64 and np.abs(y).max() > 0
 
 
+def test_an_li_feeding_a_lif_is_one_xylo_neuron(tmp_path):
+    """LI → LIF (what spc writes to NIR as one CubaLIF) is Xylo's neuron: the LI is its synaptic
+    current. As the output layer (one spike per step at most) it maps exactly."""
+    torch.manual_seed(4)
+    model = nn.Sequential(
+        nn.Linear(12, 32, bias=False), spc.LI(tau=2.0, decay_input=False), spc.LIF(tau=4.0, decay_input=False, v_threshold=1.0, v_reset=None),
+        nn.Linear(32, 4, bias=False), spc.LI(tau=4.0, decay_input=False), spc.LIF(tau=2.0, decay_input=False, v_threshold=1.0, v_reset=None),
+    )
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+        model[3].weight.mul_(3.0).add_(0.1)
+    x = _spikes((48, 6, 12))
+    c = spc.compile(model, x, tmp_path / "out", calib=x, targets=("xylo",))
+    layers = c.quantization["xylo"]["layers"]
+    assert layers["1"]["status"] == layers["4"]["status"] == "exact" and "fused with '2'" in layers["1"]["notes"][0]
+    assert layers["2"]["status"] == "approximate" and layers["2"]["notes"] == [n for n in layers["2"]["notes"] if "graded" in n]
+    assert layers["5"] == {"status": "exact", "role": "output", "notes": []}
+    assert [n.name for n in c.integer.neurons()] == ["2", "5"]
+    reference, xylo = run_stepwise(c.integer, x), run_backend("xylo", c, x)
+    for name in ("2", "5"):
+        np.testing.assert_array_equal(xylo.outputs[name], reference.outputs[name])
+        np.testing.assert_array_equal(xylo.membranes[name], reference.membranes[name])
+    assert 0.1 <= (reference.outputs["2"] > 0).mean() <= 0.4 and reference.output.mean() > 0.05
+    report = spc.verify(c.path, x, backends=("xylo",), progress=False)
+    assert report.passed
+    fidelity = {r.layer: r for r in report.comparisons if r.kind == "fidelity" and r.mode == "isolated"}
+    assert set(fidelity) == {"2", "5"} and fidelity["5"].agreement > 0.95, report.table()
+
+
 def _refusal(model, shape, match, **kw):
     x = _spikes(shape)
     with pytest.raises(SpcError, match=match):
@@ -156,7 +185,7 @@ def _chain(*layers):
     (lambda: _chain(nn.Linear(4, 8), spc.LIF(v_reset=None), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"'0' has a bias"),
     (lambda: _chain(nn.Linear(4, 8, bias=False), spc.SlidingPSN(k=3), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"'1' has a FIR delay line"),
     (lambda: _chain(nn.Linear(4, 8, bias=False), spc.SPSN(stochastic=True), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"'1' fires stochastically"),
-    (lambda: _chain(nn.Linear(4, 8, bias=False), spc.LI(), spc.LIF(v_reset=None), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"'1' is a non-spiking layer inside the network"),
+    (lambda: _chain(nn.Linear(4, 8, bias=False), spc.LI(), nn.Linear(8, 8, bias=False), spc.LIF(v_reset=None), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"'1' is a non-spiking layer inside the network"),
     (lambda: _chain(nn.Linear(4, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 4), r"needs hidden and output neurons"),
     (lambda: _chain(spc.PerStep(nn.Conv1d(1, 2, 3)), nn.Flatten(2), nn.Linear(8, 2, bias=False), spc.LIF(v_reset=None)), (8, 2, 1, 6), r"Conv; Xylo's network is dense weights"),
 ])

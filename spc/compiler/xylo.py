@@ -135,6 +135,17 @@ def map_neuron(name: str, neuron: Neuron, output: bool) -> tuple[LayerMapping, N
     return LayerMapping(name, APPROXIMATE if notes else EXACT, notes, role), Neuron(cells=(syn, mem), fire=xylo_fire)
 
 
+def _fused(graph: ir.Graph, node: ir.Node) -> ir.Node | None:
+    """The non-spiking one-stage neuron (an LI) feeding only this spiking one-stage neuron (a LIF),
+    which together are one Xylo neuron (a CubaLIF: the LI is its synaptic current); else None."""
+    if not isinstance(node.op, Neuron) or node.op.fire is None or len(node.op.cells) != 1:
+        return None
+    source = graph.node(node.inputs[0])
+    if isinstance(source.op, Neuron) and source.op.fire is None and len(source.op.cells) == 1 and isinstance(source.op.cells[0], Leaky) and len(graph.consumers(source.name)) == 1:
+        return source
+    return None
+
+
 def _structure(graph: ir.Graph) -> list[LayerMapping]:
     """Refusals of what Xylo's network cannot hold: anything but a chain of Linear and neuron
     layers from a flat input, biases, branches."""
@@ -148,7 +159,7 @@ def _structure(graph: ir.Graph) -> list[LayerMapping]:
         if not isinstance(op, (ir.Linear, Neuron)):
             refused.append(LayerMapping(node.name, REFUSED, [f"is a {op.kind}; Xylo's network is dense weights (Linear) between neuron layers only"]))
             continue
-        if not isinstance(op, expected):
+        if not isinstance(op, expected) and not _fused(graph, node):
             what = "a Linear layer" if expected is ir.Linear else "a neuron layer"
             refused.append(LayerMapping(node.name, REFUSED, [f"follows '{node.inputs[0]}' directly; on Xylo {what} must come next (Input → Linear → neurons → Linear → ...)"]))
         if isinstance(op, ir.Linear) and op.bias is not None and np.any(op.bias != 0):
@@ -162,6 +173,26 @@ def _structure(graph: ir.Graph) -> list[LayerMapping]:
     return refused
 
 
+def _neurons(stepwise: ir.Graph) -> list[tuple[LayerMapping, ir.Node | None]]:
+    """Every neuron layer's mapping and its Xylo form as a node (None when fused or refused); an LI
+    feeding only a LIF becomes that LIF's synaptic current."""
+    outputs = set(stepwise.outputs)
+    fused = {source.name: node.name for node in stepwise.neurons() if (source := _fused(stepwise, node))}
+    result = []
+    for node in stepwise.neurons():
+        if node.name in fused:
+            note = f"is fused with '{fused[node.name]}' into one Xylo neuron, as its synaptic current"
+            result.append((LayerMapping(node.name, EXACT, [note], "hidden"), None))
+            continue
+        op, inputs = node.op, node.inputs
+        source = _fused(stepwise, node)
+        if source is not None:
+            op, inputs = Neuron(cells=source.op.cells + op.cells, fire=op.fire), source.inputs
+        mapping, xylo_op = map_neuron(node.name, op, node.name in outputs)
+        result.append((mapping, None if xylo_op is None else ir.Node(node.name, xylo_op, inputs)))
+    return result
+
+
 def xylo_form(stepwise: ir.Graph) -> tuple[ir.Graph, list[LayerMapping]]:
     """The float stepwise graph with every neuron in Xylo's form, and how each layer maps; raises
     SpcError naming every layer that cannot map and why."""
@@ -170,18 +201,14 @@ def xylo_form(stepwise: ir.Graph) -> tuple[ir.Graph, list[LayerMapping]]:
     if refused:
         lines = "; ".join(f"'{m.layer}' {m.notes[0]}" for m in refused)
         raise SpcError(f"target 'xylo' ({DEVICE})", f"cannot map {len(refused)} layer(s): {lines}", "keep to the layers Xylo expresses (Linear without bias into LIF / LI-type neurons), or compile for ONNX, NIR or Lava instead")
-    ops = {}
-    outputs = set(stepwise.outputs)
-    for node in stepwise.neurons():
-        ops[node.name] = map_neuron(node.name, node.op, node.name in outputs)[1]
-    return stepwise.with_ops(ops), mappings
+    mapped = {m.layer: node for m, node in _neurons(stepwise)}
+    nodes = tuple(mapped.get(n.name, n) for n in stepwise.nodes if mapped.get(n.name, n) is not None)
+    return ir.Graph(nodes, stepwise.outputs), mappings
 
 
 def mapping_report(stepwise: ir.Graph) -> list[LayerMapping]:
     """How every layer maps (structure refusals first, then one entry per neuron layer)."""
-    outputs = set(stepwise.outputs)
-    neurons = [map_neuron(n.name, n.op, n.name in outputs)[0] for n in stepwise.neurons()]
-    return _structure(stepwise) + neurons
+    return _structure(stepwise) + [m for m, _ in _neurons(stepwise)]
 
 
 # --- quantization ---------------------------------------------------------------------------------
