@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.spc-installed
 
-.PHONY: setup demo test bench fuzz clean
+.PHONY: setup demo test bench table fuzz clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,9 @@ bench: setup
 	$(BIN)/python benchmarks/b4_memory.py
 	$(BIN)/python benchmarks/sim_speed.py
 	$(BIN)/python benchmarks/results_md.py
+
+table: setup
+	$(BIN)/python tools/target_table.py --readme README.md
 
 FUZZ_SECONDS ?= 60
 fuzz: setup
