@@ -110,7 +110,8 @@ def _fire(name: str, fire: Fire, output: bool, notes: list[str]) -> Fire:
     spikes = OUTPUT_SPIKES if output else HIDDEN_SPIKES
     if spikes > 1:
         notes.append(f"fires graded spike counts (up to {spikes} per step, θ subtracted per spike), where the float neuron fires once per step")
-    return Fire(threshold=fire.threshold, strict=fire.strict, reset="subtract", max_spikes=spikes)
+    threshold = np.where(fire.threshold > 0, fire.threshold, np.finfo(np.float64).tiny)  # h > 0: the least positive threshold, 1 in integers
+    return Fire(threshold=threshold, strict=fire.strict, reset="subtract", max_spikes=spikes)
 
 
 def map_neuron(name: str, neuron: Neuron, output: bool) -> tuple[LayerMapping, Neuron | None]:
@@ -127,8 +128,8 @@ def map_neuron(name: str, neuron: Neuron, output: bool) -> tuple[LayerMapping, N
         return LayerMapping(name, REFUSED, ["is a non-spiking layer inside the network; Xylo's hidden neurons send spikes only (a readout must be the last layer)"], role), None
     if fire is not None and fire.stochastic:
         return LayerMapping(name, REFUSED, ["fires stochastically; Xylo has no random numbers"], role), None
-    if fire is not None and np.any(fire.threshold <= 0):
-        return LayerMapping(name, REFUSED, ["has a threshold <= 0; Xylo's thresholds are positive"], role), None
+    if fire is not None and (np.any(fire.threshold < 0) or (not fire.strict and np.any(fire.threshold == 0))):
+        return LayerMapping(name, REFUSED, ["fires at or below 0; Xylo's thresholds are positive (h > 0 is h >= 1 in integers, h >= 0 is not)"], role), None
     notes: list[str] = []
     syn, mem = _stages(name, neuron, output, notes)
     xylo_fire = None if fire is None else _fire(name, fire, output, notes)
@@ -298,7 +299,8 @@ class XyloQuantizer(_Quantizer):
         threshold = (np.floor(ratio) + 1 if fire.strict else np.ceil(ratio)).astype(np.int64)
         if threshold.max() > STATE_LIMIT:
             raise SpcError(f"layer '{name}'", f"its threshold becomes {int(threshold.max())} on the membrane's integer scale, beyond Xylo's 16-bit thresholds", "rescale the layer's weights and threshold")
-        report["threshold"] = {"float": fire.threshold.tolist(), "integer": threshold.tolist(), "relative_error": (np.abs(threshold * s - fire.threshold) / np.abs(fire.threshold)).tolist()}
+        error = np.abs(threshold * s - fire.threshold) / np.maximum(np.abs(fire.threshold), s)  # (a threshold of 0: relative to one step)
+        report["threshold"] = {"float": fire.threshold.tolist(), "integer": threshold.tolist(), "relative_error": error.tolist()}
         return QFire(threshold=np.maximum(threshold, 1), reset="subtract", max_spikes=fire.max_spikes)
 
 
@@ -332,17 +334,18 @@ def layout(integer: ir.Graph) -> list[tuple[str, str, int]]:
 
 
 def resources(integer: ir.Graph) -> dict:
-    """What the network takes of Xylo: inputs, hidden and output neurons, recurrent fan-out."""
+    """What a chain of Linear and neuron layers (integer, or float for an estimate) takes of Xylo:
+    inputs, hidden and output neurons, recurrent fan-out."""
     places = layout(integer)
     fanout, recurrent = {}, 0
     for (source, _, _), (target, role, _) in zip(places, places[1:]):
-        if role == "hidden":  # a hidden-to-hidden matrix: Xylo's recurrent weights
-            weight = integer.node(integer.node(target).inputs[0]).op.weight
-            fanout[source] = int(np.count_nonzero(weight, axis=0).max(initial=0))
-            recurrent += int(np.count_nonzero(weight))
+        linear = integer.node(integer.node(target).inputs[0]).op
+        if role == "hidden" and isinstance(linear, ir.Linear):  # a hidden-to-hidden matrix: Xylo's recurrent weights
+            fanout[source] = int(np.count_nonzero(linear.weight, axis=0).max(initial=0))
+            recurrent += int(np.count_nonzero(linear.weight))
     return {
         "device": DEVICE,
-        "input channels": integer.shapes[integer.input.name][0],
+        "input channels": math.prod(integer.shapes[integer.input.name]),
         "hidden neurons": sum(n for _, role, n in places if role == "hidden"),
         "output neurons": sum(n for _, role, n in places if role == "output"),
         "fan-out": max(fanout.values(), default=0),
@@ -371,3 +374,15 @@ def check_resources(integer: ir.Graph) -> dict:
     if use["recurrent weights"] > AVERAGE_FANOUT * HIDDEN:
         raise SpcError(subject, f"has {use['recurrent weights']} hidden-to-hidden weights; Xylo holds {AVERAGE_FANOUT} per hidden neuron on average ({AVERAGE_FANOUT * HIDDEN})", "use narrower or sparser hidden layers")
     return use
+
+
+def coverage(stepwise: ir.Graph) -> str:
+    """What of a model maps onto Xylo, layer by layer, and what it would take of Xylo's resources
+    (over a limit: marked): a model's Xylo coverage, whether or not it compiles for Xylo."""
+    from spc.text_table import render
+
+    rows = [(m.layer, m.role or "-", m.status, "; ".join(m.notes) or "-") for m in mapping_report(stepwise)]
+    use = resources(stepwise)
+    taken = ", ".join(f"{use[k]}/{LIMITS[k]} {k}" + (" (over)" if use[k] > LIMITS[k] else "") for k in ("input channels", "hidden neurons", "output neurons", "fan-out"))
+    return render(("layer", "role", "Xylo", "what changes or why not"), rows) + f"\nresources: {taken} (float weights, before quantization)"
+
