@@ -28,7 +28,7 @@ import numpy as np
 from spc.compiler import ir
 from spc.compiler.cells import Fire, Leaky, Neuron
 from spc.compiler.qcells import DASH_RANGE, QFire, QLeaky
-from spc.compiler.quantize import _Quantizer, _per_channel, _positive_scale, _tau_report, exponent, weight_mantissas
+from spc.compiler.quantize import _Quantizer, _per_channel, _positive_scale, _tau_report, weight_mantissas
 from spc.errors import SpcError
 
 DEVICE = "Xylo Audio 2 (SYNS61201)"
@@ -83,7 +83,7 @@ def realised(n: np.ndarray) -> np.ndarray:
     return 1.0 - 2.0 ** -np.asarray(n, dtype=np.float64)
 
 
-def _stages(name: str, neuron: Neuron, output: bool, notes: list[str]) -> tuple[Leaky, Leaky]:
+def _stages(neuron: Neuron, notes: list[str]) -> tuple[Leaky, Leaky]:
     """(synaptic current, membrane) of a neuron of one or two leaky cells, noting what changes."""
     if len(neuron.cells) == 2:
         syn, mem = neuron.cells
@@ -95,13 +95,13 @@ def _stages(name: str, neuron: Neuron, output: bool, notes: list[str]) -> tuple[
         notes.append(f"Xylo filters every input through a synaptic current: one of τ = {2 ** FAST_SYNAPSE} steps (dash {FAST_SYNAPSE}) is added in front of the membrane, delaying and smoothing its input")
     if np.any(syn.decay <= 0):
         notes.append("a synaptic stage without memory becomes one of τ = 2 steps (Xylo decays the synaptic current after adding its input)")
-    for what, cell, low in (("synaptic current", syn, 1), ("membrane", mem, 0)):
-        if np.any(cell.decay >= 1) or np.any(cell.decay > realised(DASH_RANGE)):
+    for what, cell in (("synaptic current", syn), ("membrane", mem)):
+        if np.any(cell.decay > realised(DASH_RANGE)):
             notes.append(f"the {what} leaks at least 2^-{DASH_RANGE} per step and 1 unit (Xylo has no leak-free state)")
     return syn, mem
 
 
-def _fire(name: str, fire: Fire, output: bool, notes: list[str]) -> Fire:
+def _fire(fire: Fire, output: bool, notes: list[str]) -> Fire:
     """Xylo's firing: >= θ, subtract θ per spike, graded counts (one spike at most on outputs)."""
     if fire.reset == "zero":
         notes.append("resets by subtracting the threshold, where the float neuron resets to zero")
@@ -131,8 +131,8 @@ def map_neuron(name: str, neuron: Neuron, output: bool) -> tuple[LayerMapping, N
     if fire is not None and (np.any(fire.threshold < 0) or (not fire.strict and np.any(fire.threshold == 0))):
         return LayerMapping(name, REFUSED, ["fires at or below 0; Xylo's thresholds are positive (h > 0 is h >= 1 in integers, h >= 0 is not)"], role), None
     notes: list[str] = []
-    syn, mem = _stages(name, neuron, output, notes)
-    xylo_fire = None if fire is None else _fire(name, fire, output, notes)
+    syn, mem = _stages(neuron, notes)
+    xylo_fire = None if fire is None else _fire(fire, output, notes)
     return LayerMapping(name, APPROXIMATE if notes else EXACT, notes, role), Neuron(cells=(syn, mem), fire=xylo_fire)
 
 
@@ -213,7 +213,7 @@ def mapping_report(stepwise: ir.Graph) -> list[LayerMapping]:
 
 
 # --- quantization ---------------------------------------------------------------------------------
-def matrix_of(graph: ir.Graph, neuron_index: int, layers: int) -> str:
+def matrix_of(neuron_index: int, layers: int) -> str:
     """Which of Xylo's three weight matrices feeds the neuron layer at this position."""
     return "input" if neuron_index == 0 else "output" if neuron_index == layers - 1 else "recurrent"
 
@@ -238,7 +238,7 @@ class XyloQuantizer(_Quantizer):
         self.plan = plan
         self.wanted: dict[str, int] = {}
         names = [n.name for n in graph.neurons()]
-        self.matrix = {name: matrix_of(graph, i, len(names)) for i, name in enumerate(names)}
+        self.matrix = {name: matrix_of(i, len(names)) for i, name in enumerate(names)}
 
     def q_Input(self, node, inputs):
         self.emit(node.name, node.op, (), np.ones(node.op.shape), 0)

@@ -96,10 +96,21 @@ def _sinabs(path, x):
 RUN = {"rockpool": _rockpool, "sinabs": _sinabs, "snntorch": _snntorch, "spikingjelly": _spikingjelly, "norse": _norse}
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Readers print, warn and log as they load (Norse on every non-unit r); keep it off the terminal."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def run_reader(name: str, path, x: np.ndarray) -> np.ndarray:
     """Load the NIR file `path` with the named reader and run it on x [T, B, ...]."""
-    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):  # readers print as they load
-        warnings.simplefilter("ignore")
+    with _quiet(), torch.no_grad():
         try:
             return RUN[name](str(path), np.asarray(x, dtype=np.float32))
         except ReaderError:

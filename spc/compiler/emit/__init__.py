@@ -33,6 +33,23 @@ def check_profile(target: str, compiled) -> None:
         raise SpcError(f"target '{target}'", f"implements the {PROFILES[target]} integer profile, and this model was compiled under the {profile} profile", f"compile it again {wanted}")
 
 
+def write_network(directory, folder: str, doc: dict, arrays: dict, arrays_file: str) -> list[Path]:
+    """Write `directory/folder/` (replacing an earlier one) as network.json + an .npz of arrays;
+    returns the two paths."""
+    import json
+
+    import numpy as np
+
+    from spc.compiler.artifact import write_directory
+
+    def fill(path: Path) -> None:
+        (path / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
+        np.savez(path / arrays_file, **arrays)
+
+    out = write_directory(Path(directory) / folder, fill, force=True)
+    return [out / "network.json", out / arrays_file]
+
+
 def parse_targets(text: str) -> tuple[str, ...]:
     """'onnx,nir' -> ('onnx', 'nir'); 'all' -> every target; 'none' -> ()."""
     if text.strip() in ("all", ""):

@@ -16,13 +16,12 @@ the input is quantized and how the output is read (spikes, or a readout's membra
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.artifact import Compiled
 from spc.compiler.xylo import DEVICE, HIDDEN, OUTPUTS, check_resources, layout
 from spc.errors import SpcError
 
@@ -106,11 +105,6 @@ def specification(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
 
 def emit_xylo(compiled: Compiled, directory: str | Path) -> list[Path]:
     """Write `directory/xylo/` (replacing an earlier one); returns the files written."""
-    doc, arrays = specification(compiled)
+    from spc.compiler.emit import write_network
 
-    def fill(folder: Path) -> None:
-        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-        np.savez(folder / "spec.npz", **arrays)
-
-    out = write_directory(Path(directory) / "xylo", fill, force=True)
-    return [out / "network.json", out / "spec.npz"]
+    return write_network(directory, "xylo", *specification(compiled), "spec.npz")
