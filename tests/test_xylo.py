@@ -166,6 +166,32 @@ def test_an_li_feeding_a_lif_is_one_xylo_neuron(tmp_path):
     assert set(fidelity) == {"2", "5"} and fidelity["5"].agreement > 0.95, report.table()
 
 
+def test_one_shift_per_matrix_and_coarser_weights_where_shift_0_overflows(tmp_path):
+    """Hidden neurons sending up to 31 spikes a step drive the next synaptic current past 16 bits
+    even unshifted: that Linear takes coarser weights (a larger exponent) instead, and nothing
+    saturates on the calibration data; each of Xylo's three matrices has one shift."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(12, 40, bias=False), spc.SPSN(tau_syn=2.0, tau_mem=4.0, threshold=0.01),
+        nn.Linear(40, 24, bias=False), spc.LIF(tau=4.0, v_threshold=1.0, v_reset=None),
+        nn.Linear(24, 16, bias=False), spc.LIF(tau=4.0, v_threshold=1.0, v_reset=None),
+        nn.Linear(16, 4, bias=False), spc.LI(tau=4.0),
+    )
+    with torch.no_grad():
+        model[0].weight.mul_(4.0)
+        model[2].weight.mul_(4.0)
+    x = _spikes((40, 6, 12), rate=0.5)
+    c = spc.compile(model, x, tmp_path / "out", calib=x, targets=("xylo",))
+    weight = c.integer.node("2").op.weight
+    assert np.abs(weight).max() < 64 and c.quantization["layers"]["2"]["xylo_matrix"] == "recurrent"  # not the full 8 bits
+    shifts = {n.name: n.op.cells[0].shift for n in c.integer.neurons()}
+    assert shifts["3"] == shifts["5"] == json.loads((c.path / "xylo" / "network.json").read_text())["weight_shift"]["rec"]
+    reference, xylo = run_stepwise(c.integer, x), run_backend("xylo", c, x)
+    assert reference.outputs["1"].max() == HIDDEN_SPIKES and not any(reference.saturations.values())
+    for name in ("1", "3", "5", "7"):
+        np.testing.assert_array_equal(xylo.outputs[name], reference.outputs[name])
+
+
 def _refusal(model, shape, match, **kw):
     x = _spikes(shape)
     with pytest.raises(SpcError, match=match):
@@ -228,6 +254,10 @@ def test_command_line_compiles_runs_verifies_and_inspects_for_xylo(tmp_path, cap
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), spc.run(out, x))
     assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--backends", "xylo"]) == 0
     assert "integer         xylo" in capsys.readouterr().out
-    assert main(["inspect", str(out)]) == 0
+    assert main(["inspect", str(out), "--input", str(tmp_path / "x.npy")]) == 0
     text = capsys.readouterr().out
-    assert "Xylo Audio 2" in text and "64/1000 hidden neurons" in text
+    assert "Xylo Audio 2" in text and "64/1000 hidden neurons" in text and "NeuroBench" in text
+    again = tmp_path / "again"
+    assert main(["compile", f"{tmp_path / 'net.py'}:build", "--weights", str(tmp_path / "w.pt"), "--input-shape", "24,1,12", "--calib", str(tmp_path / "x.npy"), "--target", "xylo", "-o", str(again)]) == 0
+    for name in ("xylo/network.json", "xylo/spec.npz", "integer/graph.json", "integer/weights.npz", "quantization.json"):
+        assert (out / name).read_bytes() == (again / name).read_bytes(), name  # compiling twice gives the same bytes
