@@ -13,13 +13,12 @@ the cells and firing rule of graph.json and docs/integer-spec.md.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
 from spc.runtime.lava.plan import CLASSES, graph_for, plan_network
 
@@ -82,11 +81,6 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
 
 def emit_lava(compiled: Compiled, directory: str | Path) -> list[Path]:
     """Write `directory/lava/` (replacing an earlier one); returns the files written."""
-    doc, arrays = describe(compiled)
+    from spc.compiler.emit import write_network
 
-    def fill(folder: Path) -> None:
-        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-        np.savez(folder / "weights.npz", **arrays)
-
-    out = write_directory(Path(directory) / "lava", fill, force=True)
-    return [out / "network.json", out / "weights.npz"]
+    return write_network(directory, "lava", *describe(compiled), "weights.npz")
