@@ -25,6 +25,8 @@ from torch import nn
 from tqdm import tqdm
 
 import spc
+from spc.compiler.xylo import DEVICE
+from spc.compiler.xylo import coverage as xylo_coverage
 
 T = 16
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -66,7 +68,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: in
     xs, ys = torch.from_numpy(x), torch.from_numpy(y).long()
     generator = torch.Generator().manual_seed(0)
     model.train()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch")
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=None)  # on a terminal only
     for _ in bar:
         order = torch.randperm(len(ys), generator=generator)
         for start in range(0, len(ys), batch):
@@ -125,6 +127,7 @@ def main(argv=None) -> int:
 
     for target, entry in compiled.manifest["targets"].items():
         print(f"target {target}: " + (", ".join(entry["files"]) if "files" in entry else f"skipped ({entry['skipped'].splitlines()[0]})"))
+    print(f"\nXylo coverage ({DEVICE}):\n{xylo_coverage(compiled.stepwise)}\n")
     report = spc.verify(compiled, x_test, model=model, labels=y_test, backends=args.backends.split(",") if args.backends else ())
     print(report.table())
 

@@ -198,27 +198,47 @@ class Reshape(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class BatchNorm(Op):
-    """Inference-mode batch norm as a per-channel affine map `y = scale * x + shift`."""
+class ScaleShift(Op):
+    """Elementwise `y = scale * x + shift`, one value per channel or one shared ([C] or [1]): a
+    model's `1 - x`, `-x`, `x / 2` or `x + 1` (integer graphs: docs/integer-spec.md)."""
 
-    scale: np.ndarray  # [C]
-    shift: np.ndarray  # [C]
+    scale: np.ndarray  # [C] or [1]
+    shift: np.ndarray  # [C] or [1]
 
     def output_shape(self, name, shapes):
         (shape,) = shapes
-        if self.scale.shape != (shape[0],) or self.shift.shape != (shape[0],):
-            raise layer_error(name, f"BatchNorm has {self.scale.shape[0]} channels, input has shape {shape}")
+        channel_params(name, "scale", self.scale, shape)
+        channel_params(name, "shift", self.shift, shape)
         finite(name, "scale", self.scale)
         finite(name, "shift", self.shift)
         return shape
 
 
 @dataclass(frozen=True, eq=False)
+class BatchNorm(ScaleShift):
+    """Inference-mode batch norm as a per-channel affine map `y = scale * x + shift` (folded into
+    the Linear or Conv before it where there is one)."""
+
+    def output_shape(self, name, shapes):
+        (shape,) = shapes
+        if self.scale.shape != (shape[0],) or self.shift.shape != (shape[0],):
+            raise layer_error(name, f"BatchNorm has {self.scale.shape[0]} channels, input has shape {shape}")
+        return super().output_shape(name, shapes)
+
+
+@dataclass(frozen=True, eq=False)
 class Quantize(Op):
-    """Float input -> integers: `clip(rint(x / scale), -2^(bits-1), 2^(bits-1) - 1)` (integer graphs)."""
+    """Float input -> integers: `clip(rint(x / scale), -2^(bits-1), 2^(bits-1) - 1)`, or with
+    `signed=False` `clip(rint(x / scale), 0, 2^bits - 1)` (event counts) (integer graphs)."""
 
     scale: float
     bits: int
+    signed: bool = True
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The smallest and largest integer it produces."""
+        return (-(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1) if self.signed else (0, 2**self.bits - 1)
 
     def output_shape(self, name, shapes):
         if not self.scale > 0 or not 2 <= self.bits <= 32:
@@ -237,16 +257,25 @@ class Dequantize(Op):
         return shapes[0]
 
 
-@dataclass(frozen=True, eq=False)
-class Add(Op):
-    """Elementwise sum of two tensors of the same shape (residual connections)."""
+class Elementwise(Op):
+    """Two tensors of the same shape combined element by element."""
 
     arity = 2
 
     def output_shape(self, name, shapes):
         if shapes[0] != shapes[1]:
-            raise layer_error(name, f"Add of tensors with different shapes {shapes[0]} and {shapes[1]}")
+            raise layer_error(name, f"{self.kind} of tensors with different shapes {shapes[0]} and {shapes[1]}")
         return shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Elementwise):
+    """Elementwise sum of two tensors of the same shape (residual connections)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Mul(Elementwise):
+    """Elementwise product of two tensors of the same shape (SEW-ResNet's AND and IAND of spikes)."""
 
 
 class NeuronOp(Op):

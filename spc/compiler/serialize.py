@@ -51,6 +51,13 @@ def encode(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
     return doc, arrays
 
 
+def _import_record_types() -> None:
+    """Import every module that defines IR records: their classes enter RECORDS when defined."""
+    import spc.compiler.cells  # noqa: F401
+    import spc.compiler.qcells  # noqa: F401
+    import spc.frontends.torch.neurons  # noqa: F401
+
+
 def _decode(value, arrays, where: str):
     if isinstance(value, dict):
         if "array" in value:
@@ -86,6 +93,7 @@ def _check_document(doc, where: str) -> None:
 
 def decode(doc: dict, arrays: dict[str, np.ndarray], where: str = "graph.json") -> Graph:
     _check_document(doc, where)
+    _import_record_types()
     try:
         nodes = tuple(
             Node(n["name"], _decode(n["op"], arrays, f"{where}: node '{n['name']}'"), tuple(n["inputs"]))

@@ -1,9 +1,10 @@
-"""Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava).
+"""Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava, Xylo).
 
 Each target module provides `emit_<target>(compiled, directory) -> list[Path]` and raises SpcError
 (naming the target, the layer and the alternative) for what it cannot express. Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
-refused target leaves no files behind.
+refused target leaves no files behind. A target implements one integer profile (`PROFILES`): a
+model compiled under another is skipped (or, when the target was named, refused) with the reason.
 """
 
 from __future__ import annotations
@@ -11,10 +12,40 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from spc.errors import SpcError
 
-TARGETS = ("onnx", "nir", "lava")
+TARGETS = ("onnx", "nir", "lava", "xylo")
+PROFILES = {"onnx": "default", "nir": "default", "lava": "default", "xylo": "xylo"}
+"""The integer profile each target implements (spc.compiler.quantize.PROFILES)."""
+
+
+def profile_of(compiled) -> str:
+    """The integer profile a model was compiled under ('default' without an integer form)."""
+    return ((compiled.quantization or {}).get("options") or {}).get("profile", "default")
+
+
+def check_profile(target: str, compiled) -> None:
+    """Refuse a target whose integer profile is not the model's."""
+    profile = profile_of(compiled)
+    if PROFILES[target] != profile:
+        wanted = "without --target xylo / --profile xylo" if PROFILES[target] == "default" else f"with --target {target}"
+        raise SpcError(f"target '{target}'", f"implements the {PROFILES[target]} integer profile, and this model was compiled under the {profile} profile", f"compile it again {wanted}")
+
+
+def write_network(directory, folder: str, doc: dict, arrays: dict, arrays_file: str) -> list[Path]:
+    """Write `directory/folder/` (a new folder: emitters write into a fresh staging folder) as
+    network.json + an .npz of arrays; returns the two paths."""
+    import json
+
+    import numpy as np
+
+    out = Path(directory) / folder
+    out.mkdir(parents=True)
+    (out / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
+    np.savez(out / arrays_file, **arrays)
+    return [out / "network.json", out / arrays_file]
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
@@ -34,15 +65,18 @@ def emitter(target: str):
     return getattr(importlib.import_module(f"spc.compiler.emit.{target}"), f"emit_{target}")
 
 
-def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> dict:
+def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, stage: Callable[[str], None] = lambda name: None) -> dict:
     """Emit `targets` into `directory`; with None, every target that can express the model (the
-    others are recorded as skipped, with the reason). Returns the manifest's "targets" entry."""
+    others are recorded as skipped, with the reason). Returns the manifest's "targets" entry.
+    `stage` is told each target as its emission starts."""
     requested = targets is not None
     entry = {}
     for target in targets if requested else TARGETS:
+        stage(f"emitting {target}")
         staging = directory / f".emit-{target}"
         staging.mkdir()
         try:
+            check_profile(target, compiled)
             written = emitter(target)(compiled, staging)
         except SpcError as e:
             shutil.rmtree(staging)

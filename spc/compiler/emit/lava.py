@@ -13,7 +13,6 @@ the cells and firing rule of graph.json and docs/integer-spec.md.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +81,6 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
 
 def emit_lava(compiled: Compiled, directory: str | Path) -> list[Path]:
     """Write `directory/lava/` (a new folder); returns the files written."""
-    doc, arrays = describe(compiled)
-    out = Path(directory) / "lava"
-    out.mkdir(parents=True)
-    (out / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-    np.savez(out / "weights.npz", **arrays)
-    return [out / "network.json", out / "weights.npz"]
+    from spc.compiler.emit import write_network
+
+    return write_network(directory, "lava", *describe(compiled), "weights.npz")

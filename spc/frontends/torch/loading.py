@@ -53,6 +53,8 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
         model = factory()
     except SystemExit as e:
         raise SpcError(subject, f"called sys.exit({e.code!r}) instead of returning a model", "return the model from the factory") from None
+    except ImportError as e:
+        raise SpcError(subject, f"failed to import what it needs ({type(e).__name__}: {e})", "install the missing package into the environment spc runs in") from None
     except Exception as e:
         raise SpcError(subject, f"raised {type(e).__name__}: {e}", "fix the factory (--debug shows the traceback)") from e
     if not isinstance(model, nn.Module):
