@@ -79,8 +79,8 @@ def load_array(path: str | Path, what: str) -> np.ndarray:
         raise SpcError(subject, f"is not a readable .npy array ({type(e).__name__})", fix) from None
 
 
-def read_npz(path: Path, keys: set[str], fix: str = "recompile the model") -> tuple[dict[str, np.ndarray], list[str]]:
-    """The arrays named by `keys` from an .npz archive spc wrote (`serialize.write_npz`), each
+def read_npz(path: Path, keys: set[str] | None, fix: str = "recompile the model") -> tuple[dict[str, np.ndarray], list[str]]:
+    """The arrays named by `keys` (None: every .npy member) from an .npz archive spc wrote, each
     member stored uncompressed and exactly as large as its .npy header declares (absent keys are
     left to the caller), and the names of the members not read, which spc never writes."""
     subject = str(path)
@@ -90,7 +90,7 @@ def read_npz(path: Path, keys: set[str], fix: str = "recompile the model") -> tu
             names = [m.filename for m in members]
             if len(set(names)) != len(names):
                 raise SpcError(subject, "lists a member twice", fix)
-            wanted = {f"{k}.npy" for k in keys}
+            wanted = {f"{k}.npy" for k in keys} if keys is not None else {n for n in names if n.endswith(".npy")}
             arrays = {m.filename[: -len(".npy")]: _read_member(archive, m, subject, fix) for m in members if m.filename in wanted}
             return arrays, sorted(set(names) - wanted)
     except SpcError:

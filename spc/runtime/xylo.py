@@ -20,7 +20,7 @@ import numpy as np
 
 from spc.compiler.artifact import Compiled
 from spc.errors import SpcError
-from spc.files import read_json
+from spc.files import read_json, read_npz
 from spc.runtime.recording import Recording
 from spc.runtime.synapses import synapse
 
@@ -53,8 +53,10 @@ def load_specification(compiled: Compiled) -> tuple[dict, dict]:
         raise SpcError("backend 'xylo'", f"runs the Xylo specification of a compiled directory, which is missing: {reason}", "compile with --target xylo and an output directory, then run that")
     folder = compiled.path / "xylo"
     doc = read_json(folder / "network.json")
-    with np.load(folder / "spec.npz", allow_pickle=False) as arrays:
-        return doc, {k: arrays[k] for k in arrays.files}
+    arrays, others = read_npz(folder / "spec.npz", None, "recompile the model with --target xylo")
+    if others:
+        raise SpcError(str(folder / "spec.npz"), f"holds members that are not arrays ({', '.join(others[:5])}), which spc never writes", "recompile the model with --target xylo")
+    return doc, arrays
 
 
 def simulator(doc: dict, arrays: dict):
