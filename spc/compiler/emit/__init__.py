@@ -1,7 +1,8 @@
 """Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava).
 
-Each target module provides `emit_<target>(compiled, directory) -> list[Path]` and raises SpcError
-(naming the target, the layer and the alternative) for what it cannot express. Every target is
+Each target module provides `emit_<target>(compiled, directory) -> list[Path]` (or `(files, info)`,
+whose `info` joins the target's manifest entry) and raises SpcError (naming the target, the layer
+and the alternative) for what it cannot express. Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
 refused target leaves no files behind.
 """
@@ -43,7 +44,7 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> 
         staging = directory / f".emit-{target}"
         staging.mkdir()
         try:
-            written = emitter(target)(compiled, staging)
+            result = emitter(target)(compiled, staging)
         except SpcError as e:
             shutil.rmtree(staging)
             if requested:
@@ -53,5 +54,6 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> 
         for item in sorted(staging.iterdir()):
             shutil.move(str(item), str(directory / item.name))
         staging.rmdir()
-        entry[target] = {"files": sorted(str(Path(p).relative_to(staging)) for p in written)}
+        written, info = result if isinstance(result, tuple) else (result, {})
+        entry[target] = {"files": sorted(str(Path(p).relative_to(staging)) for p in written), **info}
     return entry
