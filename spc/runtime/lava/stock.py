@@ -12,8 +12,8 @@ one synaptic layer of its own (`Feed`), onto stock processes or says why it cann
   at or above zero. The host reads a readout's voltage every step.
 - memoryless: a neuron whose state is only this step's input (an FIR `QDelayLine`, or a `QLeaky` with
   full decay) → `LIFReset` clearing u and v every step, so v = 64·a_in + bias: it fires when a_in
-  exceeds a per-neuron edge, set by its bias (edges below zero are lifted, through a_in, by a
-  synapse from the always-on neuron). An FIR's k taps become k delayed synapses
+  exceeds a per-neuron edge, set by one threshold, its bias and, where those cannot reach (edges
+  below zero, or far apart), a lift of a_in by a synapse from the always-on neuron. An FIR's k taps become k delayed synapses
   (`DelaySparse`, delays (k−1−i)·dilation) from the layer's inputs, each tap's power of two in its
   weight_exp and its odd part multiplied into the weights, which must stay 8 bits.
 - biases (the constant part of the synaptic input) reach a stock neuron as synapses from one LIF
@@ -276,28 +276,30 @@ def _per_neuron(per_channel: np.ndarray, size: int) -> np.ndarray:
 
 def _threshold_neuron(name: str, edges: np.ndarray, low: np.ndarray, high: np.ndarray, depth: int) -> tuple[dict, Synapse | None] | str:
     """LIFReset parameters firing where a_in > edges[o], for a_in within [low, high], and the
-    synapse from the always-on neuron that lifts a_in by R >= 0 from the layer's first step on.
+    synapse from the always-on neuron that lifts each a_in by r[o] >= 0 from the layer's first step.
 
-    u and v are cleared every step, so v = 64·a_in + bias and the spike is 64·(a_in + R) + bias >
-    64·vth with bias = 64·(vth − edge − R). Every bias stays <= 64·vth (edge + R >= 0): before its
-    first input arrives (a_in = 0), no neuron fires, where an edge below zero would make it."""
-    edges = np.clip(edges, low - 1, high)  # beyond the reachable range, a neuron always or never fires
-    lift = 0
-    if edges.min() < 0:  # the smallest m·2^z >= −min(edge) with m <= 255, z <= 7: one exact weight
-        need = -int(edges.min())
-        z = max(0, (need - 1).bit_length() - 8)
-        lift = -(-need // 2**z) * 2**z
-    if max(abs(int(low.min()) + lift), abs(int(high.max()) + lift)) > loihi.A_IN_MAX:
-        return f"its firing edges reach {int(edges.min())}, and lifting its input above them would exceed the neuron's 16-bit a_in"
-    edges = edges + lift
-    vth, spread = int(edges.max()), int(edges.max() - edges.min())
-    if vth > loihi.VTH_MAX or spread > loihi.BIAS_MANT[1]:
-        return f"its firing edges span {int(edges.min())}..{vth}; a stock neuron's one threshold and 13-bit per-neuron bias reach {loihi.BIAS_MANT[1]} apart"
-    mant = (vth - edges).astype(np.int64)
+    u and v are cleared every step, so v = 64·(a_in + r) + 64·m and it fires when a_in > vth − r − m:
+    one vth >= 0 for the layer, and per neuron r + m = vth − edge, with the bias m (13 bits) at most
+    vth, so that no neuron fires before its first input arrives (a_in = r = 0), and r an 8-bit
+    mantissa times one power of two for the layer (the synapse's weights and weight_exp)."""
+    edges = np.clip(edges, low - 1, high).astype(np.int64)  # beyond the reachable range, a neuron always or never fires
+    vth = max(0, int(edges.max()))
+    target = vth - edges
+    over = np.maximum(target - min(loihi.BIAS_MANT[1], vth), 0)  # what the bias cannot hold
+    z = 0
+    while -(-int(over.max()) // 2**z) > 2**loihi.WEIGHT_BITS - 1:
+        z += 1
+    lift = -(-over // 2**z) * 2**z
+    mant = target - lift
+    if vth > loihi.VTH_MAX or mant.min() < loihi.BIAS_MANT[0]:
+        return f"its firing edges span {int(edges.min())}..{int(edges.max())}, beyond what one threshold, 13-bit biases and a lift of its input can place"
+    reach = max(np.abs(low + lift).max(initial=0), np.abs(high + lift).max(initial=0), lift.max(initial=0))
+    if reach > loihi.A_IN_MAX:
+        return f"its firing edges span {int(edges.min())}..{int(edges.max())}; lifting its input to place them would take a_in to {int(reach)}, beyond 16 bits"
     params = {"du": loihi.DECAY_UNITY - 1, "dv": loihi.DECAY_UNITY - 1, "vth": vth, "bias_mant": mant, "bias_exp": np.full(mant.size, loihi.ALIGN_SHIFT), **RESET_EVERY_STEP}
-    if not lift:
+    if not lift.any():
         return params, None
-    weights, exp = loihi.encode_bias_column(np.full(edges.size, lift), 0)
+    weights, exp = loihi.encode_bias_column(lift, 0)
     return params, Synapse(f"{name}:lift", "bias", sparse.csr_matrix(weights.reshape(-1, 1)), exp, depth)
 
 
