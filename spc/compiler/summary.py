@@ -52,8 +52,21 @@ def layer_rows(compiled: Compiled) -> list[dict]:
 
 
 def lava_placement(compiled: Compiled) -> dict:
-    """The Lava target's placement of every synapse and neuron layer ({} when it was not emitted)."""
-    return compiled.manifest.get("targets", {}).get("lava", {}).get("placement", {})
+    """The Lava target's placement of every synapse and neuron layer (docs/loihi2-stock.md): the
+    manifest's, or for a model compiled without an output directory, planned from its integer graph;
+    {} where the Lava target was not emitted or cannot express the model."""
+    targets = compiled.manifest.get("targets")
+    if targets is not None:
+        return targets.get("lava", {}).get("placement", {})
+    if compiled.integer is None:
+        return {}
+    from spc.errors import SpcError
+    from spc.runtime.lava.plan import plan_network
+
+    try:
+        return plan_network(compiled.integer).placement_json()
+    except SpcError:
+        return {}
 
 
 LOIHI_LABELS = {"stock": "Loihi 2: stock", "cpu": "CPU only: spc process"}

@@ -62,11 +62,6 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
     return _describe(plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt"))
 
 
-def placement(plan: Plan) -> dict:
-    """The manifest's `placement`: {layer: {"loihi2": "stock" | "cpu", "processes": [...], "reason": ...}}."""
-    return {layer: p.to_json() for layer, p in plan.placement.items()}
-
-
 def _describe(plan: Plan) -> tuple[dict, dict[str, np.ndarray]]:
     graph = plan.graph
     arrays: dict[str, np.ndarray] = {}
@@ -103,4 +98,4 @@ def emit_lava(compiled: Compiled, directory: str | Path) -> tuple[list[Path], di
         np.savez(folder / "weights.npz", **arrays)
 
     out = write_directory(Path(directory) / "lava", fill, force=True)
-    return [out / "network.json", out / "weights.npz"], {"placement": placement(plan)}
+    return [out / "network.json", out / "weights.npz"], {"placement": plan.placement_json()}

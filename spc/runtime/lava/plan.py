@@ -118,6 +118,10 @@ class Plan:
     def integer(self) -> bool:
         return self.tag == "fixed_pt"
 
+    def placement_json(self) -> dict:
+        """{layer: {"loihi2": "stock" | "cpu", "processes": [...], "reason": ...}}: the manifest's entry."""
+        return {layer: p.to_json() for layer, p in self.placement.items()}
+
     @property
     def depth(self) -> int:
         """The latency of the deepest recorded node: a run takes this many steps more than T."""

@@ -343,8 +343,9 @@ def _fir(op: Neuron, feed: Feed) -> StockNeuron | str:
         return neuron
     params, lift = neuron
     synapses += [lift] if lift else []
-    delays = sorted({(cell.order - 1 - i) * cell.dilation for i in range(cell.order)})
-    summary = f"FIR: {len([s for s in synapses if s.source == 'input'])} delayed synapses (delays {delays[0]}..{delays[-1]}, each tap's power of two as weight_exp) into a LIFReset clearing u and v every step"
+    delayed = [s for s in synapses if s.source == "input"]
+    delays = sorted({s.delay for s in delayed})
+    summary = f"FIR: {len(delays)} nonzero taps as {len(delayed)} delayed synapses (delays {', '.join(map(str, delays))}; each tap's power of two in weight_exp) into a LIFReset clearing u and v every step"
     return StockNeuron("LIFReset", params, synapses, None, summary=summary + ("; biases through the taps from the always-on neuron" if any(s.source == "bias" for s in synapses) else ""))
 
 
