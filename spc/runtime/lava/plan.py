@@ -297,15 +297,14 @@ class _Planner:
         terms, depth = self.aligned(node.inputs[0])
         offset = self.offsets[node.inputs[0]]
         mapped = None
-        if self.plan.integer:
+        if self.plan.integer:  # Loihi 2's stock processes where they compute it exactly, else spc's process
             feed = self.feed(node, terms)
             mapped = stock.map_neuron(op, feed, self.membrane_read_elsewhere(node))
-            if isinstance(mapped, str):
-                self.plan.placement[name] = stock.Placement(stock.CPU, (), mapped)
-                mapped = None
+            if isinstance(mapped, stock.StockNeuron):
+                self.stock_neuron(node, mapped, feed, depth)
             else:
-                self.stock_neuron(node, mapped, feed, terms, depth)
-        if mapped is None:
+                self.plan.placement[name] = stock.Placement(stock.CPU, (), mapped)
+        if not isinstance(mapped, stock.StockNeuron):
             proc = Proc(name, "Neuron", name, depth, {"neuron": op, "shape": shape, "batch": self.batch, "latency": depth, "offset": offset.reshape(shape)})
             self.add(proc, terms, "a_in")
         if op.spiking:
@@ -331,7 +330,7 @@ class _Planner:
         outputs = self.graph.outputs
         return any(c.name not in outputs or not isinstance(c.op, ir.Dequantize) for c in self.graph.consumers(node.name))
 
-    def stock_neuron(self, node: ir.Node, mapped: stock.StockNeuron, feed: stock.Feed, terms: list[_Term], depth: int) -> None:
+    def stock_neuron(self, node: ir.Node, mapped: stock.StockNeuron, feed: stock.Feed, depth: int) -> None:
         """The processes of a layer `stock.map_neuron` mapped, batch-folded and wired."""
         name, n = node.name, self.size(node.name)
         params = {k: (np.tile(v, self.batch) if isinstance(v, np.ndarray) else v) for k, v in mapped.params.items()}
