@@ -285,7 +285,7 @@ class _Quantizer:
         peaks = self.cal.cell_peaks[name]
         bound = self.bounds[inputs[0]]
         cells, report = [], {"kind": "Neuron", "cells": []}
-        form = self._stock_form(neuron)
+        form = self._stock_form(node)
         handlers = {Leaky: partial(self._leaky, stock=form == "integrator"), DelayLine: partial(self._delay_line, stock=form == "fir"), StepIndexed: self._step_indexed, Sigmoid: self._sigmoid, Gate: self._gate, Gated: self._gated, Resonator: self._resonator}
         for i, cell in enumerate(neuron.cells):
             handler = handlers.get(type(cell))
@@ -308,11 +308,16 @@ class _Quantizer:
         self.emit(name, Neuron(cells=tuple(cells), fire=fire), inputs, out_scale, bound)
         self.layers[name] = report
 
-    def _stock_form(self, neuron: Neuron) -> str | None:
+    def _stock_form(self, node: ir.Node) -> str | None:
         """With lava_stock, which stock mapping (spc.runtime.lava.stock) this neuron could take, so
-        its scales can be chosen for it: "integrator", "fir" or None (none, or no choice matters)."""
-        fire = neuron.fire
-        if not self.opt.lava_stock or len(neuron.cells) != 1 or (fire is not None and fire.stochastic):
+        its scales can be chosen for it: "integrator", "fir" or None (none, or no choice matters).
+        It needs a synaptic layer of its own as its input, and a readout must be the graph's output."""
+        neuron, graph = node.op, self.graph
+        fire, (src,) = neuron.fire, node.inputs
+        own_synapse = isinstance(graph.node(src).op, (ir.Linear, ir.Conv, ir.AvgPool2d)) and graph.consumers(src) == [node] and src not in graph.outputs
+        if not self.opt.lava_stock or not own_synapse or len(neuron.cells) != 1 or (fire is not None and fire.stochastic):
+            return None
+        if fire is None and node.name not in graph.outputs:
             return None
         cell = neuron.cells[0]
         if isinstance(cell, DelayLine) and fire is not None:
