@@ -171,6 +171,10 @@ def test_lava_stock_quantizes_real_models_for_the_stock_processes_and_verify_che
     placement = json.loads((tmp_path / "stock" / "manifest.json").read_text())["targets"]["lava"]["placement"]
     assert {name: placement[name]["processes"][-1] for name in ("1", "3", "5", "7", "9")} == {"1": "LIFReset", "3": "LIFReset", "5": "LIF", "7": "LIF", "9": "TernaryLIF"}
     assert all(p["loihi2"] == "stock" for p in placement.values())
+    network = json.loads((tmp_path / "stock" / "lava" / "network.json").read_text())
+    classes = {p["name"]: p["class"].rsplit(".", 1)[1] for p in network["processes"]}
+    assert classes["1"] == "LIFReset" and classes["9"] == "TernaryLIF" and classes[":always-on"] == "LIF" and "0" not in classes  # 0 became 1's taps
+    assert network["read"]["9"]["voltage"] and {"from": "9.v", "to": "9:sink.v_ref"} in network["connections"]
     layers = compiled.quantization["layers"]
     assert layers["1"]["cells"][0]["taps"] == layers["3"]["cells"][0]["taps"] == "pow2" and "lava_stock" in layers["1"]["cells"][0]
     assert (layers["5"]["threshold"]["integer"][0] - 1) % 64 == 0 and layers["5"]["cells"][0]["shift"] >= 6

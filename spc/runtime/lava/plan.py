@@ -343,13 +343,13 @@ class _Planner:
             feeder.params["weight_exp"] = mapped.feed_exp
             self.plan.links.append(Link(feed.name, "a_out", name, "a_in"))
         for syn in mapped.synapses:
-            if syn.source == "input":
-                weights, sources, bits = sparse.kron(sparse.identity(self.batch, np.int64), syn.weights, format="csr"), inputs, feeder.params["num_message_bits"]
-            else:
-                weights, sources, bits = sparse.vstack([syn.weights] * self.batch, format="csr"), [self.always_on()], 0
+            if syn.source == "input":  # delivers its input's step 0 at the neuron's depth plus its delay
+                weights, sources, bits, latency = sparse.kron(sparse.identity(self.batch, np.int64), syn.weights, format="csr"), inputs, feeder.params["num_message_bits"], depth + syn.delay
+            else:  # the always-on neuron fires from Lava step 0
+                weights, sources, bits, latency = sparse.vstack([syn.weights] * self.batch, format="csr"), [self.always_on()], 0, 1 + syn.delay
             kind = ("Delay" if syn.delay else "") + self.kind(weights)
             params = {"weights": weights, "weight_exp": syn.weight_exp, "num_message_bits": bits} | ({"delays": syn.delay} if syn.delay else {})
-            self.add(Proc(syn.name, kind, feed.name if syn.source == "input" else name, depth + syn.delay, params), sources, "s_in")
+            self.add(Proc(syn.name, kind, feed.name if syn.source == "input" else name, latency, params), sources, "s_in")
             self.plan.links.append(Link(syn.name, "a_out", name, "a_in"))
         kinds = [self.plan.procs[s.name].kind for s in mapped.synapses]
         if mapped.feed_exp is None:
