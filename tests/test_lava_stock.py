@@ -8,7 +8,6 @@ models; the labels and --lava-stock-only. docs/loihi2-stock.md derives the condi
 import json
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -18,10 +17,9 @@ from spc.compiler import ir
 from spc.compiler.artifact import Compiled
 from spc.compiler.cells import Neuron
 from spc.compiler.qcells import NO_LEAK, QDelayLine, QFire, QLeaky
-from spc.errors import SpcError
 from spc.runtime.lava.build import build
 from spc.runtime.lava.plan import plan_network
-from spc.runtime.lava.runner import read_recording, run_lava
+from spc.runtime.lava.runner import read_recording
 from spc.runtime.sim import run_stepwise
 
 T, B = 16, 3

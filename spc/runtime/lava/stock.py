@@ -13,9 +13,10 @@ one synaptic layer of its own (`Feed`), onto stock processes or says why it cann
 - memoryless: a neuron whose state is only this step's input (an FIR `QDelayLine`, or a `QLeaky` with
   full decay) → `LIFReset` clearing u and v every step, so v = 64·a_in + bias: it fires when a_in
   exceeds a per-neuron edge, set by one threshold, its bias and, where those cannot reach (edges
-  below zero, or far apart), a lift of a_in by a synapse from the always-on neuron. An FIR's k taps become k delayed synapses
-  (`DelaySparse`, delays (k−1−i)·dilation) from the layer's inputs, each tap's power of two in its
-  weight_exp and its odd part multiplied into the weights, which must stay 8 bits.
+  below zero, or far apart), a lift of a_in by a synapse from the always-on neuron. An FIR's k
+  taps become k delayed synapses (`DelaySparse`, delays (k−1−i)·dilation) from the layer's inputs,
+  each tap's power of two in its weight_exp and its odd part multiplied into the weights, which
+  must stay 8 bits.
 - biases (the constant part of the synaptic input) reach a stock neuron as synapses from one LIF
   that fires every step (`always-on`), delayed until the layer's first input arrives, so they
   start at spc's step 0 exactly as the integer specification adds them. No stock neuron can fire
@@ -52,10 +53,6 @@ class Placement:
     processes: tuple[str, ...]
     reason: str
 
-    @property
-    def label(self) -> str:
-        return "Loihi 2: stock" if self.loihi2 == STOCK else "CPU only: spc process"
-
     def to_json(self) -> dict:
         return {"loihi2": self.loihi2, "processes": list(self.processes), "reason": self.reason}
 
@@ -64,8 +61,8 @@ class Placement:
 class Feed:
     """The synaptic layer feeding a neuron, as the planner built it (one sample): its integer matrix
     (spc's weights), the constant part of its output (biases carried from the synapses before it),
-    the range [low, high] of each of its input elements, the Lava step at which its input carries
-    spc's step 0, and the weight_exp of its process."""
+    the range [low, high] of each of its input elements, and the Lava step at which its input
+    carries spc's step 0."""
 
     name: str
     matrix: sparse.csr_matrix
@@ -112,7 +109,6 @@ class StockNeuron:
     feed_exp: int | None = None
     reads_voltage: bool = False  # a readout: the host reads v after every step
     summary: str = ""
-
 
 
 # --- why a layer cannot be stock ------------------------------------------------------------------
