@@ -440,6 +440,8 @@ class _Quantizer:
         with np.errstate(invalid="ignore", divide="ignore"):
             error = np.where(fire.threshold != 0, np.abs(realised - fire.threshold) / np.abs(fire.threshold), np.abs(realised))
         report["threshold"] = {"float": _json_floats(fire.threshold), "integer": threshold.tolist(), "relative_error": _json_floats(error)}
+        if grid:
+            report["threshold"]["lava_stock"] = "rounded to Loihi's grid (v > 64·vth)"
         lut, lut_shift = None, 0
         if fire.stochastic:
             lut_shift = lut_shift_for(s)

@@ -133,6 +133,16 @@ def time_constant_table(quantization: dict | None) -> str:
     return "time constants (steps), requested -> realised:\n" + render(head, [_tau_row(r) for r in rows])
 
 
+def _stock_notes(layer: dict) -> list[str]:
+    """What --lava-stock changed in a layer's quantization (recorded as "lava_stock" notes)."""
+    notes = [c["lava_stock"] for c in layer.get("cells", []) if "lava_stock" in c]
+    threshold = layer.get("threshold", {})
+    if "lava_stock" in threshold:
+        errors = [e for e in threshold["relative_error"] if e is not None]
+        notes.append(f"threshold {threshold['lava_stock']} (relative error {100 * max(errors, default=0):.4f}%)")
+    return notes
+
+
 def integer_summary(compiled: Compiled) -> str:
     """The integer form's options, per-layer scales and shifts, and its time constants."""
     q = compiled.quantization
@@ -154,5 +164,8 @@ def integer_summary(compiled: Compiled) -> str:
     table = time_constant_table(q)
     if table:
         lines.append(table)
+    choices = [f"  {name}: {note}" for name, layer in q["layers"].items() for note in _stock_notes(layer)]
+    if choices:
+        lines += ["scales chosen for Lava's stock processes (--lava-stock):"] + choices
     lines += [f"warning: {w}" for w in q.get("warnings", [])]
     return "\n".join(lines)
