@@ -242,3 +242,4 @@ def test_cli_labels_every_layer_and_lava_stock_only_refuses_with_every_reason(tm
     assert main(["inspect", "stock"]) == 0
     out = capsys.readouterr().out
     assert out.count("Loihi 2: stock") >= 6 and "2 of 2 neuron layers" in out
+    assert "scales chosen for Lava's stock processes (--lava-stock):" in out and "rounded to Loihi's grid" in out
