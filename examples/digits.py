@@ -67,7 +67,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: in
     xs, ys = torch.from_numpy(x), torch.from_numpy(y).long()
     generator = torch.Generator().manual_seed(0)
     model.train()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch")
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=None)  # on a terminal only
     for _ in bar:
         order = torch.randperm(len(ys), generator=generator)
         for start in range(0, len(ys), batch):

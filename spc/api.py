@@ -9,12 +9,14 @@ import torch
 
 from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load
 from spc.compiler.calibrate import calibrate
+from spc.compiler.emit import TARGETS
 from spc.compiler.passes import approximate_time_invariant, check_causality, fold_batchnorm, lower
 from spc.compiler.quantize import QuantOptions, quantize
 from spc.errors import SpcError
 from spc.files import load_array
+from spc.progress import Stages
 from spc.frontends.torch.trace import from_torch
-from spc.runtime.backends import BACKENDS, run_backend
+from spc.runtime.backends import require_backend, run_backend
 from spc.compiler.ir import Graph
 from spc.runtime.recording import check_input
 from spc.runtime.sim import run_stepwise
@@ -41,27 +43,30 @@ NIR_STEPS = 64
 """Sequence length assumed for a NIR model when no example shape is given (calibration only)."""
 
 
-def trace(model, example) -> tuple[Graph, tuple[int, ...], str]:
-    """The parallel-form graph of a torch module (traced on the example input) or of a .nir file,
-    with the example shape [T, B, ...] and a name for the source."""
+def trace(model, example, dt: float | None = None) -> tuple[Graph, tuple[int, ...], str, dict]:
+    """The parallel-form graph of a torch module (traced on the example input) or of a .nir file
+    (read with the time step `dt`, see `spc.frontends.nir.read_nir`), with the example shape
+    [T, B, ...], a name for the source and, for NIR, the time step it was read with."""
     if isinstance(model, (str, Path)):
-        from spc.frontends.nir import from_nir
+        from spc.frontends.nir import read_nir
 
         path = Path(model)
         if path.suffix != ".nir":
             raise SpcError(f"model {path}", "is neither a torch.nn.Module nor a .nir file", "pass a module, or the path of a NIR graph ending in .nir")
-        graph = from_nir(path)
+        graph, step = read_nir(path, dt)
         shape = tuple(graph.input.op.shape)
         if example is None:
-            return graph, (NIR_STEPS, 1) + shape, path.name
+            return graph, (NIR_STEPS, 1) + shape, path.name, step
         given = tuple(_example_tensor(example).shape)
         if given[2:] != shape:
             raise SpcError("input shape", f"{given} does not match the NIR graph's input {shape}", f"pass --input-shape T,B,{','.join(map(str, shape))}, or leave it out")
-        return graph, given, path.name
+        return graph, given, path.name, step
+    if dt is not None:
+        raise SpcError("--dt", "applies to NIR files only (a torch model's neurons are stepwise already)", "leave --dt out")
     if example is None:
         raise SpcError("input shape", "is needed to trace a torch model", "pass --input-shape T,B,features... (Python: an example input or shape)")
     x = _example_tensor(example)
-    return from_torch(model, x), tuple(x.shape), type(model).__name__
+    return from_torch(model, x), tuple(x.shape), type(model).__name__, {}
 
 
 def compile(
@@ -75,6 +80,8 @@ def compile(
     calib: np.ndarray | str | Path | None = None,
     integer: bool = True,
     targets: tuple[str, ...] | None = None,
+    dt: float | None = None,
+    progress: bool = True,
     lava_stock_only: bool = False,
     **quantization,
 ) -> Compiled:
@@ -90,44 +97,55 @@ def compile(
     weight_bits=8, input_bits=8, per_channel=False, lava_stock=False (choose scales Lava's stock
     processes hold exactly). `time_invariant=N` (opt-in) replaces time-indexed
     kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
-    the approximation is recorded and `verify(model=...)` measures its effect. `lava_stock_only`
-    (implies lava_stock) refuses, with every reason, a model any of whose layers cannot run on Lava's
-    stock processes, i.e. on Loihi 2 (docs/loihi2-stock.md)."""
+    the approximation is recorded and `verify(model=...)` measures its effect. `dt` (NIR files only)
+    is the time step in seconds the file's time constants are read with, instead of its metadata's
+    or spc's default 1e-4 s; the manifest records which was used. A progress bar shows the stages on
+    a terminal (`progress=False`: never). `lava_stock_only` (implies lava_stock) refuses, with every
+    reason, a model any of whose layers cannot run on Lava's stock processes, i.e. on Loihi 2
+    (docs/loihi2-stock.md)."""
     if lava_stock_only:
         if not integer:
             raise SpcError("--lava-stock-only", "needs the integer form, which --float-only leaves out", "drop one of the two")
         quantization["lava_stock"] = True
     options = QuantOptions(**quantization)
     options.check()
-    traced, example_shape, source = trace(model, example)
-    parallel, approximations = check_causality(traced, drop_future)
-    if time_invariant is not None:
-        parallel, fitted = approximate_time_invariant(parallel, time_invariant)
-        approximations = approximations + fitted
-    stepwise = lower(fold_batchnorm(parallel))
-    integer_graph, report = None, None
-    if integer:
-        subject = "calibration data"
-        if isinstance(calib, (str, Path)):
-            subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
-        cal = calibrate(stepwise, calib, example_shape[0], subject)
-        integer_graph, report = quantize(stepwise, cal, options)
-        report["warnings"] = _check_quantization(integer_graph, report, cal)
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "spc_version": __import__("spc").__version__,
-        "model": source,
-        "example_input_shape": list(example_shape),
-        "time_steps": stepwise.time_steps,
-        "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, "lava_stock_only": lava_stock_only, **(report["options"] if report else {})},
-        "approximations": [a.to_json() for a in approximations],
-    }
-    compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
-    if lava_stock_only:
-        _require_lava_stock(integer_graph)
-    if out is not None:
-        compiled.save(out, force=force, targets=targets)
+    emitted = len(TARGETS if targets is None else targets)
+    with Stages("compiling", 2 + 3 * integer + (1 + emitted if out is not None else 0), progress) as stages:
+        stages.start("tracing")
+        traced, example_shape, source, step = trace(model, example, dt)
+        stages.start("lowering")
+        parallel, approximations = check_causality(traced, drop_future)
+        if time_invariant is not None:
+            parallel, fitted = approximate_time_invariant(parallel, time_invariant)
+            approximations = approximations + fitted
+        stepwise = lower(fold_batchnorm(parallel))
+        integer_graph, report = None, None
+        if integer:
+            stages.start("calibrating")
+            subject = "calibration data"
+            if isinstance(calib, (str, Path)):
+                subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
+            cal = calibrate(stepwise, calib, example_shape[0], subject)
+            stages.start("quantizing")
+            integer_graph, report = quantize(stepwise, cal, options)
+            stages.start("checking the integer form")
+            report["warnings"] = _check_quantization(integer_graph, report, cal)
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "spc_version": __import__("spc").__version__,
+            "model": source,
+            "example_input_shape": list(example_shape),
+            "time_steps": stepwise.time_steps,
+            "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, "lava_stock_only": lava_stock_only, **(report["options"] if report else {})},
+            "approximations": [a.to_json() for a in approximations],
+            **({"nir": step} if step else {}),
+        }
+        compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
+        if lava_stock_only:
+            _require_lava_stock(integer_graph)
+        if out is not None:
+            compiled.save(out, force=force, targets=targets, stage=stages.start)
     return compiled
 
 
@@ -190,8 +208,7 @@ def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Modul
     if not 0 <= sample < x.shape[1]:
         raise SpcError(f"raster sample {sample}", f"is not one of the input's {x.shape[1]} samples", f"choose a sample index from 0 to {x.shape[1] - 1}")
     for name in options.get("backends", ()):
-        if name not in BACKENDS:
-            raise SpcError(f"backend '{name}'", "is not available", f"choose from {', '.join(BACKENDS)}")
+        require_backend(name)
     if options.get("batch_size") is not None and options["batch_size"] < 1:
         raise SpcError(f"batch size {options['batch_size']}", "must be at least 1", "omit it to let spc choose")
     return _verify(compiled, x, model, labels, **options)

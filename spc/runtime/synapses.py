@@ -87,11 +87,13 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
         y = max_pool2d(folded, op)
     elif isinstance(op, ir.Reshape):
         y = folded.reshape((steps * batch,) + tuple(op.shape))
-    elif isinstance(op, ir.BatchNorm):
+    elif isinstance(op, ir.ScaleShift):
         shape = x.shape[2:]
-        y = folded * ir.channel_view(op.scale, shape) + ir.channel_view(op.shift, shape)
+        y = folded * ir.channel_view(op.scale.astype(x.dtype, copy=False), shape) + ir.channel_view(op.shift.astype(x.dtype, copy=False), shape)
     elif isinstance(op, ir.Add):
         return inputs[0] + inputs[1]
+    elif isinstance(op, ir.Mul):
+        return inputs[0] * inputs[1]
     elif isinstance(op, ir.Quantize):
         limit = 2 ** (op.bits - 1)
         return np.clip(np.rint(x / op.scale), -limit, limit - 1).astype(np.int64)

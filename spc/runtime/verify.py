@@ -15,8 +15,8 @@ Other runtimes (ONNX, Lava; `backends`) run the integer form, which must agree w
 simulator exactly (every spike and membrane value), or the float form, within the tolerance; the
 report names the first layer, step, sample and neuron where one diverges.
 
-Samples are verified in batches (bounded memory, a progress bar when there are several); the
-report merges them.
+Samples are verified in batches (bounded memory); the report merges them. A progress bar names
+each form and batch as it runs, on a terminal.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import channel_view
 from spc.compiler.summary import lava_placement
+from spc.progress import Stages
 from spc.runtime.backends import BACKENDS, run_backend
 from spc.runtime.compare import compare
 from spc.runtime.limits import HEADROOM, available_memory, bytes_per_sample, ensure_fits
@@ -63,11 +63,13 @@ def _raster(spikes: np.ndarray, sample: int) -> list[list[int]]:
 class _Batch:
     """Runs every form on one batch of samples and records the comparisons into a Report."""
 
-    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None, backends: tuple[str, ...] = ()):
+    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None, backends: tuple[str, ...] = (), stage=lambda form: None, progress: bool = False):
         self.compiled, self.x, self.labels, self.offset, self.backends = compiled, x, labels, offset, backends
+        self.stage, self.progress = stage, progress  # told each form as its run starts; backends' own bars
         self.raster_sample = raster_sample
         self.fires = {n.name: n.op.fire for n in compiled.stepwise.neurons()}
         self.neurons = [n.name for n in compiled.parallel.neurons()]
+        self.output_fire = self.fires.get(compiled.stepwise.outputs[0])  # None: a real-valued output (a readout, a Linear head), compared as values
         self.report = Report(samples=x.shape[1], labelled=labels is not None)
         self.rasters: dict[str, dict] = {}
 
@@ -88,20 +90,25 @@ class _Batch:
 
     def run(self, model) -> Report:
         compiled, x, report = self.compiled, self.x, self.report
+        self.stage("parallel")
         ref = _timed(report, "parallel", run_parallel, compiled.parallel, x)
         self.record("parallel", ref)
         if model is not None:
+            self.stage("torch-model")
             self._against_model(model, ref)
+        self.stage("stepwise-float")
         forced = run_stepwise(compiled.stepwise, x, teacher=ref.outputs)
         for name in self.neurons:
             self.add("parallel", "stepwise-float", name, "isolated", ref.outputs[name], forced.outputs[name], fire=self.fires[name], ref_h=ref.membranes[name], cand_h=forced.membranes[name])
         free = _timed(report, "stepwise-float", run_stepwise, compiled.stepwise, x)
         self.record("stepwise-float", free)
-        self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]])
+        self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.output_fire)
         runs = {"stepwise-float": free}
         if compiled.integer is not None:
+            self.stage("integer")
             runs["integer"] = self._fidelity(free)
         for name in self.backends:
+            self.stage(name)
             self._against_backend(name, runs)
         report.rasters = self.rasters
         return report
@@ -111,13 +118,13 @@ class _Batch:
         form = BACKENDS[name].form
         reference = "integer" if form == "integer" else "stepwise-float"
         ref = runs[reference]
-        rec = _timed(self.report, name, run_backend, name, self.compiled, self.x)
+        rec = _timed(self.report, name, run_backend, name, self.compiled, self.x, progress=self.progress)
         kind = "exact" if form == "integer" else "equivalence"
         placement = lava_placement(self.compiled) if name == "lava" else {}
         for layer, fire in self.fires.items():
             if layer in rec.outputs:
                 self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind, note=_lava_note(placement.get(layer)))
-        self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.fires[self.compiled.stepwise.outputs[0]], kind=kind)
+        self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.output_fire, kind=kind)
 
     def _against_model(self, model, ref) -> None:
         compiled, x = self.compiled, self.x
@@ -130,7 +137,7 @@ class _Batch:
             approx = approximated.get(name)
             kind, note = ("approximation", f"approximation (opted in): {approx['what']}") if approx else ("equivalence", "")
             self.add("torch-model", "parallel", name, "isolated", original.outputs[name], forced.outputs[name], fire=self.fires[name], cand_h=forced.membranes[name], kind=kind, note=note)
-        self.add("torch-model", "parallel", "(output)", "end-to-end", original.output, ref.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="approximation" if approximated else "equivalence")
+        self.add("torch-model", "parallel", "(output)", "end-to-end", original.output, ref.output, fire=self.output_fire, kind="approximation" if approximated else "equivalence")
 
     def _fidelity(self, floats) -> None:
         compiled, x = self.compiled, self.x
@@ -144,7 +151,7 @@ class _Batch:
         free = _timed(self.report, "integer", run_stepwise, compiled.integer, x)
         self.record("integer", free)
         self.report.saturations = dict(free.saturations)
-        self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="fidelity")
+        self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.output_fire, kind="fidelity")
         return free
 
 
@@ -175,13 +182,18 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
     `backends` (names from spc.runtime.backends) are other runtimes to check against spc's
     simulators: integer ones must agree exactly, float ones within the equivalence tolerance."""
     backends = tuple(b for b in backends if b not in ("sim", "float", "parallel"))  # always run
-    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization)
+    compiled_with = {key: compiled.manifest.get(key) for key in ("model", "spc_version", "example_input_shape", "options", "targets")}
+    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization, compiled=compiled_with)
     batch_size = batch_size or default_batch_size(compiled, x.shape[0])
     starts = range(0, x.shape[1], batch_size)
-    for start in tqdm(starts, desc="verifying", unit="batch", disable=not progress or len(starts) == 1):
-        end = min(start + batch_size, x.shape[1])
-        sample = raster_sample - start if start <= raster_sample < end else None
-        batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends)
-        report.merge(batch.run(model))
+    forms = 2 + (model is not None) + (compiled.integer is not None) + len(backends)
+    with Stages("verifying", len(starts) * forms, progress) as stages:
+        for i, start in enumerate(starts):
+            end = min(start + batch_size, x.shape[1])
+            sample = raster_sample - start if start <= raster_sample < end else None
+            where = f", batch {i + 1}/{len(starts)}" if len(starts) > 1 else ""
+            batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends, lambda form, where=where: stages.start(form + where), progress)
+            report.merge(batch.run(model))
     report.explain_end_to_end()
+    report.explain_real_valued()
     return report

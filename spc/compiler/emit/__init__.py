@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from spc.errors import SpcError
 
@@ -35,12 +36,14 @@ def emitter(target: str):
     return getattr(importlib.import_module(f"spc.compiler.emit.{target}"), f"emit_{target}")
 
 
-def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> dict:
+def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, stage: Callable[[str], None] = lambda name: None) -> dict:
     """Emit `targets` into `directory`; with None, every target that can express the model (the
-    others are recorded as skipped, with the reason). Returns the manifest's "targets" entry."""
+    others are recorded as skipped, with the reason). Returns the manifest's "targets" entry.
+    `stage` is told each target as its emission starts."""
     requested = targets is not None
     entry = {}
     for target in targets if requested else TARGETS:
+        stage(f"emitting {target}")
         staging = directory / f".emit-{target}"
         staging.mkdir()
         try:

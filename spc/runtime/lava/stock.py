@@ -127,6 +127,8 @@ def _cell_reason(cell) -> str | None:
         return f"its {cell.kind} cell reads a lookup table every step; no stock Lava neuron has one"
     if isinstance(cell, QResonator):
         return RF_REASON
+    if not isinstance(cell, (QLeaky, QDelayLine)):
+        return f"its {cell.kind} cell has no stock Lava counterpart (stock neurons decay and threshold; they do not rescale a value)"
     return None
 
 
