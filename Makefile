@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.spc-installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: setup demo test bench fuzz clean
+.PHONY: setup demo test bench table fuzz clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,9 @@ bench: setup
 	$(BIN)/python benchmarks/b4_memory.py
 	$(BIN)/python benchmarks/sim_speed.py
 	$(BIN)/python benchmarks/results_md.py
+
+table: setup
+	$(BIN)/python tools/target_table.py --readme README.md
 
 FUZZ_SECONDS ?= 60
 fuzz: setup

@@ -26,6 +26,8 @@ from torch import nn
 from tqdm import tqdm
 
 import spc
+from spc.compiler.xylo import DEVICE
+from spc.compiler.xylo import coverage as xylo_coverage
 
 T = 16
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -126,6 +128,7 @@ def main(argv=None) -> int:
 
     for target, entry in compiled.manifest["targets"].items():
         print(f"target {target}: " + (", ".join(entry["files"]) if "files" in entry else f"skipped ({entry['skipped'].splitlines()[0]})"))
+    print(f"\nXylo coverage ({DEVICE}):\n{xylo_coverage(compiled.stepwise)}\n")
     report = spc.verify(compiled, x_test, model=model, labels=y_test, backends=args.backends.split(",") if args.backends else ())
     print(report.table())
 

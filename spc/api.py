@@ -81,6 +81,7 @@ def compile(
     integer: bool = True,
     targets: tuple[str, ...] | None = None,
     dt: float | None = None,
+    profile: str | None = None,
     progress: bool = True,
     lava_stock_only: bool = False,
     **quantization,
@@ -100,14 +101,20 @@ def compile(
     the approximation is recorded and `verify(model=...)` measures its effect. `dt` (NIR files only)
     is the time step in seconds the file's time constants are read with, instead of its metadata's
     or spc's default 1e-4 s; the manifest records which was used. A progress bar shows the stages on
-    a terminal (`progress=False`: never). `lava_stock_only` (implies lava_stock) refuses, with every
-    reason, a model any of whose layers cannot run on Lava's stock processes, i.e. on Loihi 2
-    (docs/loihi2-stock.md)."""
+    a terminal (`progress=False`: never).
+
+    `profile` chooses the integer arithmetic: 'default' (docs/integer-spec.md; ONNX, Lava) or 'xylo'
+    (SynSense Xylo's, for the 'xylo' target; the default when `targets` names it). Under 'xylo'
+    every neuron takes Xylo's form first (`spc.compiler.xylo`), what that changes is recorded per
+    layer in the quantization report, and what has no Xylo form is refused. `lava_stock_only`
+    (implies lava_stock) refuses, with every reason, a model any of whose layers cannot run on Lava's
+    stock processes, i.e. on Loihi 2 (docs/loihi2-stock.md)."""
+    profile = profile or ("xylo" if targets and "xylo" in targets else "default")
     if lava_stock_only:
-        if not integer:
-            raise SpcError("--lava-stock-only", "needs the integer form, which --float-only leaves out", "drop one of the two")
+        if not integer or profile != "default":
+            raise SpcError("--lava-stock-only", "needs the default integer form (Lava's), which --float-only or the Xylo profile leave out", "drop one of the two")
         quantization["lava_stock"] = True
-    options = QuantOptions(**quantization)
+    options = QuantOptions.for_profile(profile, **quantization)
     options.check()
     emitted = len(TARGETS if targets is None else targets)
     with Stages("compiling", 2 + 3 * integer + (1 + emitted if out is not None else 0), progress) as stages:
@@ -125,9 +132,16 @@ def compile(
             subject = "calibration data"
             if isinstance(calib, (str, Path)):
                 subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
-            cal = calibrate(stepwise, calib, example_shape[0], subject)
+            mapped, mapping = stepwise, None
+            if options.profile == "xylo":
+                from spc.compiler.xylo import DEVICE, resources, xylo_form
+
+                mapped, mapping = xylo_form(stepwise)
+            cal = calibrate(mapped, calib, example_shape[0], subject)
             stages.start("quantizing")
-            integer_graph, report = quantize(stepwise, cal, options)
+            integer_graph, report = quantize(mapped, cal, options)
+            if mapping is not None:
+                report["xylo"] = {"device": DEVICE, "layers": {m.layer: m.to_json() for m in mapping}, "resources": resources(integer_graph)}
             stages.start("checking the integer form")
             report["warnings"] = _check_quantization(integer_graph, report, cal)
         manifest = {

@@ -41,7 +41,7 @@ def cmd_compile(args) -> int:
     import spc
     from spc.frontends.torch.loading import load_model
 
-    from spc.compiler.summary import summary_table
+    from spc.compiler.summary import summary_table, xylo_summary
 
     if args.model.endswith(".nir"):
         if args.weights:
@@ -58,10 +58,12 @@ def cmd_compile(args) -> int:
     targets = None if args.target == "all" else parse_targets(args.target)
     compiled = spc.compile(
         model, args.input_shape, args.output, drop_future=args.drop_future, time_invariant=args.time_invariant, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets, dt=args.dt,
-        lava_stock_only=args.lava_stock_only, decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
+        profile=args.profile, lava_stock_only=args.lava_stock_only, decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
         lava_stock=args.lava_stock,
     )
     print(summary_table(compiled))
+    if xylo_summary(compiled):
+        print(xylo_summary(compiled))
     if "nir" in compiled.manifest:
         step = compiled.manifest["nir"]
         print(f"NIR time step: dt = {step['dt']:g} s ({step['dt_from']})" + "".join(f"; node '{n}' {s:g} s (its metadata)" for n, s in step["node_dt"].items()))
@@ -115,11 +117,13 @@ def cmd_run(args) -> int:
 
 def cmd_inspect(args) -> int:
     import spc
-    from spc.compiler.summary import integer_summary, summary_table
+    from spc.compiler.summary import integer_summary, summary_table, xylo_summary
 
     compiled = spc.load(args.compiled)
     print(summary_table(compiled))
     print(integer_summary(compiled))
+    if xylo_summary(compiled):
+        print(xylo_summary(compiled))
     if args.input:
         from spc.runtime.metrics import activity
         from spc.text_table import render
@@ -158,8 +162,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--time-invariant", type=int, metavar="N", help="approximate time-indexed kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms (the current input and N-1 shift-decay exponentials) so the model runs for any length; reported, and measured by spc verify --model")
     c.add_argument("--dt", type=float, help="NIR input only: the time step in seconds the file's time constants are read with (default: the file's metadata \"dt\", else 1e-4 s; see the README for each exporter's)")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
-    c.add_argument("--target", default="all", help="targets to emit: comma-separated from onnx, nir, lava (default: all that can express the model; a target named here must succeed), or none")
+    c.add_argument("--target", default="all", help="targets to emit: comma-separated from onnx, nir, lava, xylo (default: all that can express the model; a target named here must succeed), or none; xylo (SynSense Xylo Audio 2) implies --profile xylo")
     q = c.add_argument_group("integer form (docs/integer-spec.md)")
+    q.add_argument("--profile", choices=["default", "xylo"], help="integer arithmetic: default (docs/integer-spec.md; ONNX, NIR, Lava) or xylo (SynSense Xylo's: dash decays, 16-bit states, graded spikes; the xylo target). Default: xylo when --target names xylo, else default")
     q.add_argument("--calib", help="calibration input [T, B, ...] (.npy) for choosing scales (default: random spike trains, with a warning)")
     q.add_argument("--decay", default="int12", choices=["int12", "shift"], help="int12: Loihi's v·(4096−d)>>12 (default); shift: v − (v >> n)")
     q.add_argument("--taps", default="int", choices=["int", "pow2"], help="FIR taps as 8-bit integers (default) or signed powers of two (multiplication-free)")

@@ -53,7 +53,7 @@ EXTRAS = {
     for e in (
         Extra("lava", "Lava (lava-nc 0.10.0), to run the Lava target (backends lava, lava-float)", ("lava", "networkx", "asteval"), ("lava-nc==0.10.0",), ("--ignore-requires-python",)),
         Extra("spikingjelly", "SpikingJelly 2.0, to train and compile SpikingJelly models", ("spikingjelly", "loguru"), ("spikingjelly==2.0.0",)),
-        Extra("nir-readers", "snnTorch, Norse and nirtorch, to run spc's NIR files in other frameworks", ("snntorch", "norse", "nirtorch"), ("norse==1.1.0",)),
+        Extra("nir-readers", "snnTorch, Norse, nirtorch and Sinabs, to run spc's NIR files in other frameworks", ("snntorch", "norse", "nirtorch", "sinabs"), ("norse==1.1.0", "sinabs==3.1.3")),
         Extra("xylo", "Rockpool and XyloSim, to map and simulate SynSense Xylo", ("rockpool", "xylosim")),
         Extra("neurobench", "NeuroBench 2.3, to measure snnTorch models by NeuroBench's metrics", ("neurobench", "snntorch"), ("neurobench==2.3.0",)),
     )

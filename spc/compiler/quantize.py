@@ -38,6 +38,8 @@ from spc.runtime.float_cells import logistic
 
 DECAY_FORMS = ("int12", "shift")
 SYNAPSES = (ir.Linear, ir.Conv, ir.AvgPool2d, ir.SumPool2d, ir.BatchNorm, ir.ScaleShift)  # what may feed a stock neuron
+PROFILES = ("default", "xylo")
+"""Integer profiles: spc's own (docs/integer-spec.md) and Xylo's (spc.compiler.xylo)."""
 TAP_FORMS = ("int", "pow2")
 MAX_SHIFT = 16
 POW2_TAP_RANGE = 6  # power-of-two taps are ±2^p with 0 <= p <= 6, or 0
@@ -53,8 +55,24 @@ class QuantOptions:
     input_bits: int = 8
     per_channel: bool = False
     lava_stock: bool = False  # choose scales Lava's stock processes hold exactly (see the module docstring)
+    profile: str = "default"
+
+    @classmethod
+    def for_profile(cls, profile: str, **options) -> QuantOptions:
+        """Options for a profile; Xylo's fixes the decay form and the widths (its hardware's)."""
+        if profile == "xylo":
+            changed = {k: v for k, v in options.items() if k in XYLO_FIXED and v != getattr(cls, k) and v != XYLO_FIXED[k]}
+            if changed:
+                name, value = next(iter(changed.items()))
+                raise SpcError(f"--{name.replace('_', '-')} {value}", "does not apply to the Xylo profile, whose arithmetic is Xylo's (bit-shift decays, 16-bit states, 8-bit weights, 4-bit input counts, one weight shift per matrix)", f"leave --{name.replace('_', '-')} out when compiling for Xylo")
+            options = {**options, **XYLO_FIXED}
+        return cls(profile=profile, **options)
 
     def check(self) -> None:
+        if self.profile not in PROFILES:
+            raise SpcError(f"--profile {self.profile}", "is not an integer profile", f"choose one of {', '.join(PROFILES)}")
+        if self.profile == "xylo":
+            return
         if self.decay not in DECAY_FORMS:
             raise SpcError(f"--decay {self.decay}", "is not a decay form", f"choose one of {', '.join(DECAY_FORMS)}")
         if self.taps not in TAP_FORMS:
@@ -63,6 +81,10 @@ class QuantOptions:
             raise SpcError(f"--width {self.width}", "is outside 8..32 bits", "24 is Loihi's membrane width")
         if not 2 <= self.weight_bits <= 16 or not 2 <= self.input_bits <= 16:
             raise SpcError("--weight-bits / --input-bits", f"{self.weight_bits} / {self.input_bits} is outside 2..16", "8 is the usual choice")
+
+
+XYLO_FIXED = {"decay": "dash", "width": 16, "weight_bits": 8, "input_bits": 4, "per_channel": False}
+"""The options the Xylo profile fixes (spc.compiler.xylo)."""
 
 
 def exponent(max_abs, limit: int) -> np.ndarray:
@@ -531,7 +553,12 @@ def probability_table(z: np.ndarray) -> np.ndarray:
 def quantize(stepwise: ir.Graph, cal: Calibration, options: QuantOptions = QuantOptions()) -> tuple[ir.Graph, dict]:
     """The integer graph and the per-layer quantization report."""
     options.check()
-    graph, layers = _Quantizer(stepwise, cal, options).run()
+    if options.profile == "xylo":
+        from spc.compiler.xylo import quantize_xylo
+
+        graph, layers = quantize_xylo(stepwise, cal, options)
+    else:
+        graph, layers = _Quantizer(stepwise, cal, options).run()
     report = {
         "options": asdict(options),
         "calibration": {"synthetic": cal.synthetic, "input_peak": cal.input_peak, "input_is_integer": cal.input_is_integer},

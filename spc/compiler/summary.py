@@ -169,3 +169,19 @@ def integer_summary(compiled: Compiled) -> str:
         lines += ["scales chosen for Lava's stock processes (--lava-stock):"] + choices
     lines += [f"warning: {w}" for w in q.get("warnings", [])]
     return "\n".join(lines)
+
+
+def xylo_summary(compiled: Compiled) -> str:
+    """How each layer maps onto Xylo and what the network takes of it ('' unless compiled for Xylo)."""
+    xylo = (compiled.quantization or {}).get("xylo")
+    if not xylo:
+        return ""
+    from spc.compiler.xylo import LIMITS
+
+    use = xylo["resources"]
+    taken = ", ".join(f"{use[k]}/{LIMITS[k]} {k}" for k in ("input channels", "hidden neurons", "output neurons", "fan-out"))
+    lines = [f"xylo: {use['device']}, uses {taken}"]
+    for name, layer in xylo["layers"].items():
+        lines.append(f"xylo: layer '{name}' {layer['status']} ({layer['role']})" + (": " + "; ".join(layer["notes"]) if layer["notes"] else ""))
+    return "\n".join(lines)
+

@@ -16,12 +16,14 @@ from spc.compiler.cells import Neuron
 from spc.runtime import float_cells, integer
 
 
-def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = None, sats: integer.Saturations | None = None, cell_outputs: list | None = None):
+def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = None, sats: integer.Saturations | None = None, cell_outputs: list | None = None, terms: integer.Terms | None = None):
     """Run the neuron on the steps t0, t0+1, ... of x [t, B, ...].
 
     Returns (membrane that fires, output, state); pass the state back with the next chunk. Integer
     saturation events are added to `sats`; `cell_outputs`, when given, receives every cell's output
-    (for a cell that is reset, its value before the reset), for calibration."""
+    (for a cell that is reset, its value before the reset), for calibration. `terms` (the Linear
+    producing x, as `integer.Terms`) feed a first cell that adds its input term by term (Xylo's
+    synaptic current). A readout that fires (Xylo's) outputs its membrane."""
     kernels = integer if neuron.cells[0].integer else float_cells
     sats = sats if sats is not None else integer.Saturations()
     state = list(state) if state is not None else [None] * len(neuron.cells)
@@ -29,7 +31,10 @@ def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = 
     fire = neuron.fire
     resets = fire is not None and fire.reset != "none"
     for i, cell in enumerate(neuron.cells[:-1] if resets else neuron.cells):
-        x, state[i] = kernels.CELLS[type(cell)](cell, x, state[i], t0, sats)
+        if getattr(cell, "input_first", False):
+            x, state[i] = integer.synaptic_current(cell, x, state[i], sats, terms)
+        else:
+            x, state[i] = kernels.CELLS[type(cell)](cell, x, state[i], t0, sats)
         cell_outputs.append(x)
     if fire is None:
         return x, x, state
@@ -47,4 +52,4 @@ def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = 
         v = kernels.reset(fire, cell, v, fired, sats)
     state[-1] = v
     cell_outputs.append(h)
-    return h, s, state
+    return h, (h if getattr(fire, "readout", False) else s), state

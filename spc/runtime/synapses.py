@@ -95,8 +95,7 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     elif isinstance(op, ir.Mul):
         return inputs[0] * inputs[1]
     elif isinstance(op, ir.Quantize):
-        limit = 2 ** (op.bits - 1)
-        return np.clip(np.rint(x / op.scale), -limit, limit - 1).astype(np.int64)
+        return np.clip(np.rint(x / op.scale), *op.limits).astype(np.int64)
     elif isinstance(op, ir.Dequantize):
         return x * ir.channel_view(op.scale, x.shape[2:])
     else:

@@ -80,7 +80,7 @@ class _Batch:
         if self.raster_sample is None:
             return
         for name, fire in self.fires.items():
-            if fire is not None:
+            if fire is not None and name in rec.outputs:  # (a hardware form may fuse layers)
                 out = rec.outputs[name]
                 entry = self.rasters.setdefault(name, {"sample": self.raster_sample + self.offset, "steps": out.shape[0], "neurons": min(RASTER_NEURONS, int(np.prod(out.shape[2:]))), "forms": {}})
                 entry["forms"][form] = _raster(out, self.raster_sample)
@@ -144,6 +144,8 @@ class _Batch:
         layers = compiled.quantization["layers"]
         forced = run_stepwise(compiled.integer, x, teacher={n: floats.outputs[n] for n in self.neurons})  # layers, not a layer's internal branches
         for name, fire in self.fires.items():
+            if name not in forced.membranes:  # fused into the next layer by the hardware profile (Xylo's LI → LIF)
+                continue
             scale = channel_view(np.asarray(layers[name]["membrane_scale"]), floats.membranes[name].shape[2:])
             h = forced.membranes[name] * scale
             out = forced.outputs[name] if fire is not None else h

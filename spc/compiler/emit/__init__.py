@@ -1,10 +1,11 @@
-"""Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava).
+"""Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava, Xylo).
 
 Each target module provides `emit_<target>(compiled, directory) -> list[Path]` (or `(files, info)`,
 whose `info` joins the target's manifest entry) and raises SpcError (naming the target, the layer
 and the alternative) for what it cannot express. Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
-refused target leaves no files behind.
+refused target leaves no files behind. A target implements one integer profile (`PROFILES`): a
+model compiled under another is skipped (or, when the target was named, refused) with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +17,39 @@ from typing import Callable
 
 from spc.errors import SpcError
 
-TARGETS = ("onnx", "nir", "lava")
+TARGETS = ("onnx", "nir", "lava", "xylo")
+PROFILES = {"onnx": "default", "nir": "default", "lava": "default", "xylo": "xylo"}
+"""The integer profile each target implements (spc.compiler.quantize.PROFILES)."""
+
+
+def profile_of(compiled) -> str:
+    """The integer profile a model was compiled under ('default' without an integer form)."""
+    return ((compiled.quantization or {}).get("options") or {}).get("profile", "default")
+
+
+def check_profile(target: str, compiled) -> None:
+    """Refuse a target whose integer profile is not the model's."""
+    profile = profile_of(compiled)
+    if PROFILES[target] != profile:
+        wanted = "without --target xylo / --profile xylo" if PROFILES[target] == "default" else f"with --target {target}"
+        raise SpcError(f"target '{target}'", f"implements the {PROFILES[target]} integer profile, and this model was compiled under the {profile} profile", f"compile it again {wanted}")
+
+
+def write_network(directory, folder: str, doc: dict, arrays: dict, arrays_file: str) -> list[Path]:
+    """Write `directory/folder/` (replacing an earlier one) as network.json + an .npz of arrays;
+    returns the two paths."""
+    import json
+
+    import numpy as np
+
+    from spc.compiler.artifact import write_directory
+
+    def fill(path: Path) -> None:
+        (path / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
+        np.savez(path / arrays_file, **arrays)
+
+    out = write_directory(Path(directory) / folder, fill, force=True)
+    return [out / "network.json", out / arrays_file]
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
@@ -47,6 +80,7 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, sta
         staging = directory / f".emit-{target}"
         staging.mkdir()
         try:
+            check_profile(target, compiled)
             result = emitter(target)(compiled, staging)
         except SpcError as e:
             shutil.rmtree(staging)

@@ -16,13 +16,12 @@ classes, and the reason (docs/loihi2-stock.md).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
 from spc.runtime.lava.plan import CLASSES, Plan, graph_for, plan_network
 
@@ -90,12 +89,7 @@ def _describe(plan: Plan) -> tuple[dict, dict[str, np.ndarray]]:
 def emit_lava(compiled: Compiled, directory: str | Path) -> tuple[list[Path], dict]:
     """Write `directory/lava/` (replacing an earlier one); returns the files written and the
     manifest entry's `placement`."""
+    from spc.compiler.emit import write_network
+
     plan = plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt")
-    doc, arrays = _describe(plan)
-
-    def fill(folder: Path) -> None:
-        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-        np.savez(folder / "weights.npz", **arrays)
-
-    out = write_directory(Path(directory) / "lava", fill, force=True)
-    return [out / "network.json", out / "weights.npz"], {"placement": plan.placement_json()}
+    return write_network(directory, "lava", *_describe(plan), "weights.npz"), {"placement": plan.placement_json()}

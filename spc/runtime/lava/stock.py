@@ -38,6 +38,10 @@ from spc.compiler.cells import Neuron
 from spc.compiler.qcells import NO_LEAK, QDelayLine, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
 
 STOCK, CPU = "stock", "cpu"
+NOT_OWN_INPUT = "its input is not one synaptic layer of its own"
+READOUT_READ = "a readout whose membrane feeds other layers"
+STRUCTURAL = (NOT_OWN_INPUT, READOUT_READ)
+"""Reasons that come from where a layer sits in the graph, not from what it computes."""
 ALWAYS_ON = ":always-on"
 """The process name of the LIF that fires every step and carries every stock layer's bias."""
 RESET_EVERY_STEP = {"reset_interval": 1, "reset_offset": 0}
@@ -124,11 +128,11 @@ def _cell_reason(cell) -> str | None:
     if isinstance(cell, QStepIndexed):
         return "a time-indexed kernel (its weights change with the step t); no stock Lava process changes its weights over time"
     if isinstance(cell, (QSigmoid, QGate, QGated)):
-        return f"its {cell.kind} cell reads a lookup table every step; no stock Lava neuron has one"
+        return f"its {cell.kind.removeprefix('Q')} cell reads a lookup table every step; no stock Lava neuron has one"
     if isinstance(cell, QResonator):
         return RF_REASON
     if not isinstance(cell, (QLeaky, QDelayLine)):
-        return f"its {cell.kind} cell has no stock Lava counterpart (stock neurons decay and threshold; they do not rescale a value)"
+        return f"its {cell.kind.removeprefix('Q')} cell has no stock Lava counterpart (stock neurons decay and threshold; they do not rescale a value)"
     return None
 
 
@@ -166,10 +170,10 @@ def map_neuron(op: Neuron, feed: Feed | None, membrane_read_elsewhere: bool = Fa
     if reason:
         return reason
     if feed is None:
-        return "its input is not one synaptic layer of its own (a sum of branches, another neuron's output, or a synapse read elsewhere too), where a stock neuron would take its scale"
+        return f"{NOT_OWN_INPUT} (a sum of branches, another neuron's output, or a synapse read elsewhere too), where a stock neuron would take its scale"
     cell = op.cells[0]
     if op.fire is None and membrane_read_elsewhere:
-        return "a readout whose membrane feeds other layers; a stock neuron sends only spikes (the host can read its voltage, other layers cannot)"
+        return f"{READOUT_READ}; a stock neuron sends only spikes (the host can read its voltage, other layers cannot)"
     if isinstance(cell, QDelayLine):
         return _fir(op, feed)
     if _memoryless(cell):
