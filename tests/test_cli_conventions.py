@@ -78,4 +78,4 @@ def test_progress_only_on_a_terminal(tmp_path, monkeypatch, capsys):
     for stage in ("tracing", "quantizing", "emitting onnx", "emitting lava", "parallel", "stepwise-float", "integer", "Lava fixed_pt"):
         assert stage in shown, stage
     assert report.passed
-    assert "0/9 " in shown and "0/4 " in shown  # compile: trace, lower, 3 integer stages, the graphs, 3 targets; verify: 4 forms
+    assert "0/10 " in shown and "0/4 " in shown  # compile: trace, lower, 3 integer stages, the graphs, 4 targets; verify: 4 forms

@@ -79,7 +79,7 @@ class Report:
                 continue
             how = "fed the float form's spikes, this is its own quantization" if c.mode == "isolated" else "free-running, it sums every spike the integer layers above change"
             c.note = (
-                f"no spikes: a real-valued readout (its membrane is the output). |Δh| max {c.max_abs_error:.2g} = {c.max_abs_error / c.reference_peak:.1%} "
+                f"no spikes: a real-valued output (a readout's membrane, or a head's values). |Δh| max {c.max_abs_error:.2g} = {c.max_abs_error / c.reference_peak:.1%} "
                 f"of its peak {c.reference_peak:.3g}, mean {c.mean_abs_error / c.reference_peak:.2%}; {how}"
             )
 
