@@ -84,6 +84,7 @@ def compile(
     dt: float | None = None,
     profile: str | None = None,
     progress: bool = True,
+    lava_stock_only: bool = False,
     **quantization,
 ) -> Compiled:
     """Trace `model` (a torch module, or the path of a .nir file) on an example input (a tensor, an
@@ -95,7 +96,8 @@ def compile(
     `calib` is calibration input [T, B, ...], or the path of a .npy file holding it (random spike
     trains when None); the remaining keyword
     arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
-    weight_bits=8, input_bits=8, per_channel=False. `time_invariant=N` (opt-in) replaces time-indexed
+    weight_bits=8, input_bits=8, per_channel=False, lava_stock=False (choose scales Lava's stock
+    processes hold exactly). `time_invariant=N` (opt-in) replaces time-indexed
     kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
     the approximation is recorded and `verify(model=...)` measures its effect. `dt` (NIR files only)
     is the time step in seconds the file's time constants are read with, instead of its metadata's
@@ -105,8 +107,14 @@ def compile(
     `profile` chooses the integer arithmetic: 'default' (docs/integer-spec.md; ONNX, Lava) or 'xylo'
     (SynSense Xylo's, for the 'xylo' target; the default when `targets` names it). Under 'xylo'
     every neuron takes Xylo's form first (`spc.compiler.xylo`), what that changes is recorded per
-    layer in the quantization report, and what has no Xylo form is refused."""
+    layer in the quantization report, and what has no Xylo form is refused. `lava_stock_only`
+    (implies lava_stock) refuses, with every reason, a model any of whose layers cannot run on Lava's
+    stock processes, i.e. on Loihi 2 (docs/loihi2-stock.md)."""
     profile = profile or ("xylo" if targets and "xylo" in targets else "default")
+    if lava_stock_only:
+        if not integer or profile != "default":
+            raise SpcError("--lava-stock-only", "needs the default integer form (Lava's), which --float-only or the Xylo profile leave out", "drop one of the two")
+        quantization["lava_stock"] = True
     options = QuantOptions.for_profile(profile, **quantization)
     options.check()
     if out is not None:
@@ -146,14 +154,27 @@ def compile(
             "model": source,
             "example_input_shape": list(example_shape),
             "time_steps": stepwise.time_steps,
-            "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, **(report["options"] if report else {})},
+            "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, "lava_stock_only": lava_stock_only, **(report["options"] if report else {})},
             "approximations": [a.to_json() for a in approximations],
             **({"nir": step} if step else {}),
         }
         compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
+        if lava_stock_only:
+            _require_lava_stock(integer_graph)
         if out is not None:
             compiled.save(out, force=force, targets=targets, stage=stages.start)
     return compiled
+
+
+def _require_lava_stock(integer: Graph) -> None:
+    """Refuse, listing every reason, an integer graph with layers Lava's stock processes cannot run."""
+    from spc.runtime.lava.plan import plan_network
+
+    placement = plan_network(integer, "fixed_pt").placement
+    cpu = {layer: p.reason for layer, p in placement.items() if p.loihi2 != "stock"}
+    if cpu:
+        listed = "".join(f"\n    {layer}: {reason}" for layer, reason in cpu.items())
+        raise SpcError("--lava-stock-only", f"{len(cpu)} of {len(placement)} layers cannot run on Lava's stock processes (Loihi 2), only in spc's CPU process:{listed}", "change those layers as each reason says, or drop --lava-stock-only to run them on the CPU")
 
 
 def _check_quantization(integer: Graph, report: dict, cal) -> list[str]:

@@ -60,7 +60,8 @@ def cmd_compile(args) -> int:
     targets = None if args.target == "all" else parse_targets(args.target)
     compiled = spc.compile(
         model, args.input_shape, args.output, drop_future=args.drop_future, time_invariant=args.time_invariant, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets, dt=args.dt,
-        profile=args.profile, decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
+        profile=args.profile, lava_stock_only=args.lava_stock_only, decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
+        lava_stock=args.lava_stock,
     )
     print(summary_table(compiled))
     if xylo_summary(compiled):
@@ -182,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--input-bits", type=int, default=8, help="bits of a quantized non-spike input (default 8)")
     q.add_argument("--per-channel", action="store_true", help="one weight exponent per output channel instead of per layer")
     q.add_argument("--float-only", action="store_true", help="skip the integer form")
+    q.add_argument("--lava-stock", action="store_true", help="choose scales Lava's stock processes (Loihi 2) compute exactly: 8-bit bias mantissas, power-of-two FIR taps, input shifts and thresholds Loihi's neuron holds (docs/loihi2-stock.md)")
+    q.add_argument("--lava-stock-only", action="store_true", help="as --lava-stock, and fail (exit 2) unless every layer runs on Lava's stock processes, listing those that cannot and why")
     c.set_defaults(func=cmd_compile)
 
     v = add_command("verify", help="run every form of a compiled model and compare them layer by layer")

@@ -6,7 +6,11 @@ fires about 20 % of the time in float) are really compiled and verified:
 
 - `Linear → FAMILY → Linear(8) → LI readout` for the integer targets. ONNX and Lava on CPU: spc
   verify against spc's integer simulator (exact = every spike and membrane equal). Loihi 2 stock:
-  the Lava target's placement of the layer (`manifest["targets"]["lava"]["placement"]`). Xylo: the
+  the network compiled with `--lava-stock --input-bits 2` (scales chosen for Lava's stock processes;
+  the 0/1 spike inputs on 2 bits): the Lava target's placement of the layer
+  (`manifest["targets"]["lava"]["placement"]`); where it is stock, `spc verify --backends lava` must
+  find Lava's own fixed_pt models equal to spc's simulator, and the cell gives the share of the
+  layer's spikes equal to the float model's, with spc's default int12 form's beside it. Xylo: the
   network compiled for Xylo and run on XyloSim, which must agree with spc's simulator bit for bit
   (checked in every row); the cell says how the family's layer maps. Where Xylo changes the neuron
   (approximate), the figure is the share of that layer's spikes equal to the float model's, fed the
@@ -37,6 +41,7 @@ import spc
 from spc.compiler.emit.nir import emit_nir
 from spc.compiler.xylo import mapping_report
 from spc.errors import SpcError
+from spc.runtime.lava.stock import STRUCTURAL
 from spc.runtime.nir_readers import READERS, ReaderError, run_reader
 from spc.runtime.sim import run_stepwise
 from spc.text_table import markdown
@@ -161,13 +166,34 @@ def _integer_targets(family: str, x: np.ndarray, scale: float, scratch: Path) ->
         else:
             row = rows[(backend, "exact")]
             cells[column] = "exact" if row.passed else f"FAIL ({row.spike_mismatches} spikes, {row.membrane_violations} membranes differ)"
-    placement = targets.get("lava", {}).get("placement")
-    cells["Loihi 2 stock"] = "pending" if placement is None else placement.get(layer, {}).get("loihi2", "-")
     rate = compiled.quantization["layers"][layer].get("float_rate")  # calibrated on x itself
     cells["float rate"] = "readout" if rate is None else _percent(rate)
     fidelity = rows.get(("integer", "fidelity"))
-    cells["Xylo"] = _xylo(model, x, scratch / "xylo", layer, compiled, None if fidelity is None else fidelity.agreement)
+    int12 = None if fidelity is None else fidelity.agreement
+    cells["Loihi 2 stock"] = _loihi(model, x, scratch / "stock", layer, int12)
+    cells["Xylo"] = _xylo(model, x, scratch / "xylo", layer, compiled, int12)
     return cells
+
+
+def _loihi(model, x, out: Path, layer: str, int12_agreement) -> str:
+    """The family's layer on Lava's stock processes, with scales chosen for them (see the docstring)."""
+    compiled = spc.compile(model, x, out, calib=x, lava_stock=True, input_bits=2)
+    lava = compiled.manifest["targets"]["lava"]
+    if "skipped" in lava:
+        return "refused: " + _short(SpcError.__str__(SpcError("", lava["skipped"])).split(": ", 1)[-1])
+    placement = lava["placement"][layer]
+    if placement["loihi2"] != "stock":  # a family built of branches: a branch's own reason first
+        branches = [p["reason"] for name, p in lava["placement"].items() if name.startswith(layer + ":") and p["loihi2"] != "stock"]
+        own = [r for r in branches if not r.startswith(STRUCTURAL)]
+        return "refused: " + _short(own[0] if own else placement["reason"])
+    report = spc.verify(compiled, x, backends=("lava",), progress=False)
+    rows = _layer_rows(report, layer)
+    if not rows[("lava", "exact")].passed:
+        return "FAIL: Lava's stock processes differ from spc's simulator"
+    row = rows.get(("integer", "fidelity"))
+    if row is None or row.agreement is None:
+        return "exact"
+    return f"exact: {_percent(row.agreement)}" + ("" if int12_agreement is None else f" (int12 {_percent(int12_agreement)})")
 
 
 def _xylo(model, x, out: Path, layer: str, default, int12_agreement) -> str:
@@ -225,8 +251,11 @@ def measure(family: str) -> dict:
 
 
 LEGEND = """Each cell comes from compiling and verifying a small network of the family (`tools/target_table.py`,
-`make table`). ONNX, Lava on CPU: bit-exact with spc's integer simulator. Loihi 2 stock: the Lava
-layer runs on Lava's stock processes (which Loihi 2 runs) or in spc's own process (CPU only).
+`make table`). ONNX, Lava on CPU: bit-exact with spc's integer simulator. Loihi 2 stock: compiled
+with `--lava-stock --input-bits 2`, the layer runs on Lava's stock processes (which Loihi 2 runs) and
+Lava's own models agree with spc's simulator bit for bit (*exact*: the share of the layer's spikes
+equal to the float model's, and in parentheses the same for spc's default int12 form), or it stays
+in spc's own process, CPU only (*refused*: why; docs/loihi2-stock.md).
 Xylo: XyloSim agrees with spc's simulator bit for bit in every row that maps; *exact* = Xylo's neuron
 is the family's, *approximate* = Xylo changes it (an added synaptic current, subtractive reset,
 graded spike counts; see docs/integer-spec.md): the share of that layer's spikes equal to the float

@@ -27,6 +27,7 @@ import numpy as np
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import channel_view
+from spc.compiler.summary import lava_placement
 from spc.progress import Stages
 from spc.runtime.backends import BACKENDS, run_backend
 from spc.runtime.compare import compare
@@ -119,9 +120,10 @@ class _Batch:
         ref = runs[reference]
         rec = _timed(self.report, name, run_backend, name, self.compiled, self.x, progress=self.progress)
         kind = "exact" if form == "integer" else "equivalence"
+        placement = lava_placement(self.compiled) if name == "lava" else {}
         for layer, fire in self.fires.items():
             if layer in rec.outputs:
-                self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind)
+                self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind, note=_lava_note(placement.get(layer)))
         self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.output_fire, kind=kind)
 
     def _against_model(self, model, ref) -> None:
@@ -153,6 +155,16 @@ class _Batch:
         self.report.saturations = dict(free.saturations)
         self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.output_fire, kind="fidelity")
         return free
+
+
+def _lava_note(placement: dict | None) -> str:
+    """Who computed a layer in Lava: its stock processes (an implementation spc did not write, and what
+    Loihi 2 runs) or spc's own process (agreement then checks the synapses and wiring)."""
+    if placement is None:
+        return ""
+    if placement["loihi2"] == "stock":
+        return f"computed by Lava's stock {', '.join(dict.fromkeys(placement['processes']))} (Loihi 2: stock)"
+    return "computed by spc's own process (CPU only): agreement checks Lava's synapses and the wiring"
 
 
 FORMS_ALIVE = 8

@@ -1,7 +1,8 @@
 """Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava, Xylo).
 
-Each target module provides `emit_<target>(compiled, directory) -> list[Path]` and raises SpcError
-(naming the target, the layer and the alternative) for what it cannot express. Every target is
+Each target module provides `emit_<target>(compiled, directory) -> list[Path]` (or `(files, info)`,
+whose `info` joins the target's manifest entry) and raises SpcError (naming the target, the layer
+and the alternative) for what it cannot express. Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
 refused target leaves no files behind. A target implements one integer profile (`PROFILES`): a
 model compiled under another is skipped (or, when the target was named, refused) with the reason.
@@ -77,7 +78,7 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, sta
         staging.mkdir()
         try:
             check_profile(target, compiled)
-            written = emitter(target)(compiled, staging)
+            result = emitter(target)(compiled, staging)
         except SpcError as e:
             shutil.rmtree(staging)
             if requested:
@@ -87,5 +88,6 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, sta
         for item in sorted(staging.iterdir()):
             shutil.move(str(item), str(directory / item.name))
         staging.rmdir()
-        entry[target] = {"files": sorted(str(Path(p).relative_to(staging)) for p in written)}
+        written, info = result if isinstance(result, tuple) else (result, {})
+        entry[target] = {"files": sorted(str(Path(p).relative_to(staging)) for p in written), **info}
     return entry

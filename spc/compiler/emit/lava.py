@@ -7,7 +7,10 @@ steps and its constructor arguments in Lava's units), every connection (`proc.po
 Arrays live in weights.npz under the key given as `{"array": key}`; a sparse matrix as
 `{"sparse": key, "shape": [rows, cols]}` with its COO parts under `key.row`, `key.col`, `key.data`.
 spc's own `Neuron` process carries its neuron as `{"kind": ..., field: value}` records, exactly
-the cells and firing rule of graph.json and docs/integer-spec.md.
+the cells and firing rule of graph.json and docs/integer-spec.md. The manifest's entry for the
+target gets `placement`: for every synapse and neuron layer, whether it runs on Lava's stock
+processes ("stock": Loihi 2 runs them) or in spc's process ("cpu", CPU only), the stock process
+classes, and the reason (docs/loihi2-stock.md).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from scipy import sparse
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
-from spc.runtime.lava.plan import CLASSES, graph_for, plan_network
+from spc.runtime.lava.plan import CLASSES, Plan, graph_for, plan_network
 
 FORMAT = "spc-lava"
 FORMAT_VERSION = 1
@@ -29,8 +32,9 @@ CONVENTIONS = (
     "(from 0): a Dense delivers one step after its input. Run T + latency steps; the source's data is the "
     "quantized input [size, steps], time last, zeros after T. spc's Neuron adds `offset` (the biases of "
     "the synapses before it) to its input, idles until its latency and runs `steps` = T steps; a Sink takes "
-    "`steps` = T + latency and the `path` it saves its record to. A recorded value is the sink's record "
-    "from step `from_step` on, plus `offset`."
+    "`steps` = T + latency and the `path` it saves its record to; with `voltage` it reads the neuron's Var v "
+    "through its RefPort v_ref after every step. A recorded value is the sink's record from step `from_step` on, "
+    "plus `offset`. The LIF ':always-on' fires at every step: stock layers' biases are synapses from it."
 )
 
 
@@ -54,8 +58,11 @@ def _plain(value, key: str, arrays: dict):
 
 def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
     """The network.json document and its arrays."""
-    graph = graph_for(compiled, "fixed_pt")
-    plan = plan_network(graph, "fixed_pt")
+    return _describe(plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt"))
+
+
+def _describe(plan: Plan) -> tuple[dict, dict[str, np.ndarray]]:
+    graph = plan.graph
     arrays: dict[str, np.ndarray] = {}
     encode = plan.encode and {"scale": plan.encode.scale, "bits": plan.encode.bits}
     decode = plan.decode and {"of": plan.decode[0], "scale": _plain(plan.decode[1].scale, "output.scale", arrays)}
@@ -72,15 +79,17 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
         ],
         "connections": [{"from": f"{c.src}.{c.src_port}", "to": f"{c.dst}.{c.dst_port}"} for c in plan.links],
         "read": {
-            node: {"sink": probe.sink, "from_step": probe.depth, "offset": _plain(probe.offset, f"{probe.sink}.offset", arrays), "membranes": probe.membranes}
+            node: {"sink": probe.sink, "from_step": probe.depth, "offset": _plain(probe.offset, f"{probe.sink}.offset", arrays), "membranes": probe.membranes, "voltage": probe.voltage}
             for node, probe in plan.probes.items()
         },
     }
     return doc, arrays
 
 
-def emit_lava(compiled: Compiled, directory: str | Path) -> list[Path]:
-    """Write `directory/lava/` (a new folder); returns the files written."""
+def emit_lava(compiled: Compiled, directory: str | Path) -> tuple[list[Path], dict]:
+    """Write `directory/lava/` (a new folder); returns the files written and the
+    manifest entry's `placement`."""
     from spc.compiler.emit import write_network
 
-    return write_network(directory, "lava", *describe(compiled), "weights.npz")
+    plan = plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt")
+    return write_network(directory, "lava", *_describe(plan), "weights.npz"), {"placement": plan.placement_json()}

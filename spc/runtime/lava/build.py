@@ -125,7 +125,10 @@ def _wire(plan: Plan, x: np.ndarray, run_steps: int, directory: Path) -> dict[st
             extra = {}
         processes[proc.name] = _instance(proc, extra, plan.integer)
     for link in plan.links:
-        getattr(processes[link.src], link.src_port).connect(getattr(processes[link.dst], link.dst_port))
+        if link.dst_port == "v_ref":  # a RefPort reads a Var of the source
+            processes[link.dst].v_ref.connect_var(getattr(processes[link.src], link.src_port))
+        else:
+            getattr(processes[link.src], link.src_port).connect(getattr(processes[link.dst], link.dst_port))
     return processes
 
 
