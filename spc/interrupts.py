@@ -41,10 +41,13 @@ def handled():
     had to drop is delivered again."""
     previous_handler = signal.signal(signal.SIGTERM, _terminate)
     previous_hook = sys.unraisablehook
+    spc = os.getpid()
 
     def redeliver(unraisable):
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             return previous_hook(unraisable)
+        if os.getpid() != spc:  # a child forked at that moment: its own policy (Lava's workers ignore it)
+            return None
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
         timer = threading.Timer(REDELIVERY_DELAY, os.kill, (os.getpid(), signum))
         timer.daemon = True

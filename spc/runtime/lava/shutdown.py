@@ -6,7 +6,8 @@ process group (what a terminal does) interrupts each of them mid-message and the
 another for ever; a SIGTERM kills the workers but leaves managers and shared memory behind. So:
 
 - every process forked while a run starts (`workers`) ignores SIGINT and SIGTERM (spc decides when
-  its workers stop) and is killed by the kernel when spc dies (Linux `PR_SET_PDEATHSIG`), so none
+  its workers stop; the signals are blocked during the fork, so none slips in before the child
+  ignores them) and is killed by the kernel when spc dies (Linux `PR_SET_PDEATHSIG`), so none
   outlives spc even after a SIGKILL;
 - a run that raises anything (an error, a KeyboardInterrupt, spc's SIGTERM handler), at any stage
   of its start, is torn down without waiting on workers that may never answer: they are killed,
@@ -28,15 +29,26 @@ PR_SET_PDEATHSIG = 1
 
 _supervised = 0  # > 0 while a run may fork workers in this process
 _parent = 0  # the pid that forked, recorded just before each fork
+_mask: set[int] = set()  # the signals blocked before the fork, restored after it
+STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
 def _before_fork() -> None:
-    global _parent
+    """A Ctrl-C or SIGTERM that arrives during a fork waits until the fork is done: in the child
+    it then finds the signal ignored; in spc it is raised (see `spc.interrupts`)."""
+    global _parent, _mask
     _parent = os.getpid()
+    if _supervised:
+        _mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+
+
+def _after_fork_in_spc() -> None:
+    if _supervised:
+        signal.pthread_sigmask(signal.SIG_SETMASK, _mask)
 
 
 def _in_worker() -> None:
-    """Runs in every child forked while a run starts."""
+    """Runs in every child forked while a run starts (last of the at-fork callbacks)."""
     if not _supervised:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -45,11 +57,12 @@ def _in_worker() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: workers are still stopped by tear_down
         pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, _mask)
     if os.getppid() != _parent:  # spc died before the death signal was armed
         os._exit(1)
 
 
-os.register_at_fork(before=_before_fork, after_in_child=_in_worker)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_spc, after_in_child=_in_worker)
 
 
 @contextlib.contextmanager
