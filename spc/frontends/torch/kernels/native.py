@@ -36,7 +36,7 @@ _REAL = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
 # argument types after the common (arrays..., T, M, m0, m1); "r" is the dtype's real
 _P, _L, _I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
 _SIGNATURES = {
-    "fir_forward": (2, (_P, _L, "r", _I, "r"), None),
+    "fir_forward": (2, (_P, _L, "r", _I, "r"), _I),
     "fir_backward": (3, (_P, _L, "r", _I, "r", "r", _P), _I),
     "chain_forward": (2, (_P, _P, _L, _I, "r"), _I),
     "chain_backward": (3, (_P, _P, _L, _I, "r", "r"), _I),
