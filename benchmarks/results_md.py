@@ -30,35 +30,37 @@ def _md_table(head, rows) -> str:
     return "```\n" + render(tuple(head), [tuple(r) for r in rows]) + "\n```"
 
 
+def _spread(v: dict | None, unit: str = "", digits: int = 4) -> str:
+    """A figure from repeated runs: its median and its min–max."""
+    if not v:
+        return ""
+    return f"{v['median']:.{digits}f}{unit} ({v['min']:.{digits}f}–{v['max']:.{digits}f})"
+
+
 def _b1(doc) -> str:
-    """One row per path, one column per T: seconds and the speed-up over the plain LIF loop."""
-    steps = sorted({r["T"] for r in doc["results"]})
-    at = {(r["path"], r["T"]): r for r in doc["results"]}
-    paths = list(dict.fromkeys(r["path"] for r in doc["results"]))
+    """A table per T, one row per path: time and every ratio, each median (min–max) over its runs."""
+    parts = []
+    for steps in sorted({r["T"] for r in doc["results"]}):
+        rows = []
+        for r in (r for r in doc["results"] if r["T"] == steps):
+            if r.get("skipped"):
+                rows.append((r["path"], r["B"], "", r["skipped"], "", "", "", "", "", ""))
+                continue
+            dispatch = ", ".join(f"{k}: {v}" for k, v in r["dispatch"].items())
+            peak = f"{r['peak_rss_mib']:.0f}" if r.get("peak_rss_mib") is not None else ""
+            rows.append((r["path"], r["B"], r["seconds"]["runs"], _spread(r["seconds"]), _spread(r.get("speedup_vs_loop"), "x", 2), _spread(r.get("speedup_vs_compiled_fir"), "x", 2), _spread(r.get("over_floor"), "x", 2), f"{r['saved_x_input']:.2f}", peak, dispatch))
+        head = ["path", "B", "runs", "seconds", "loop / this", "compiled FIR / this", "this / floor", "saved for backward / x", "peak MiB", "dispatch"]
+        parts.append(f"### T = {steps}\n\n" + _md_table(head, rows))
+    return "\n\n".join(parts) + _goals(doc)
 
-    def cell(r):
-        if r is None or r.get("skipped"):
-            return "skipped"
-        speedup = f" ({r['speedup_vs_loop']:.1f}x)" if r.get("speedup_vs_loop") else f" (B = {r['B']})"
-        return f"{r['seconds']:.4f}{speedup}"
 
-    def dispatch(path):
-        found = [r["dispatch"] for r in doc["results"] if r["path"] == path and r.get("dispatch")]
-        return ", ".join(f"{k}: {v}" for k, v in found[-1].items()) if found else ""
-
-    memory_at = 4096 if 4096 in steps else steps[-1]  # every path runs at the full batch there
-
-    def memory(path):
-        r = at.get((path, memory_at))
-        if r is None or r.get("skipped"):
-            return "", ""
-        return f"{r['saved_x_input']:.2f}", f"{r['peak_rss_mib']:.0f}" if r.get("peak_rss_mib") is not None else ""
-
-    rows = [(path, *(cell(at.get((path, t))) for t in steps), *memory(path), dispatch(path)) for path in paths]
-    head = ["path", *(f"T={t} s (vs loop)" for t in steps), f"saved for backward / x (T={memory_at})", f"peak MiB (T={memory_at})", "dispatch (longest T)"]
-    table = _md_table(head, rows)
-    goals = "\n".join(f"- {'met' if v['met'] else 'NOT MET'}: {goal} ({v['value']:.2f})" for goal, v in doc.get("targets", {}).items())
-    return f"{table}\n\n{goals}" if goals else table
+def _goals(doc) -> str:
+    goals = doc.get("targets") or doc.get("goals") or {}
+    lines = []
+    for text, v in goals.items():
+        spread = f", min {v['min']:.2f}, max {v['max']:.2f} over {v['runs']} runs" if "min" in v else ""
+        lines.append(f"- {'met' if v['met'] else 'NOT MET'} ({v.get('goal', '')}): {text} — {v['value']:.2f}{spread}")
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def _b2(doc) -> str:
@@ -94,9 +96,16 @@ def _generic(doc) -> str:
 FORMATTERS = {"b1_training_speed": _b1, "b2_inference": _b2, "b3_compile_time": _b3, "b4_memory": _b4, "sim_speed": _sim_speed}
 
 
+def _load(m: dict) -> str:
+    start, end = m.get("load_average_start"), m.get("load_average_end")
+    if not start or not end:
+        return "machine load not recorded"
+    return f"load average (1 / 5 / 15 min) {' / '.join(f'{v:.2f}' for v in start)} at the start, {' / '.join(f'{v:.2f}' for v in end)} at the end"
+
+
 def section(name: str, doc: dict) -> str:
     m = doc["machine"]
-    head = f"## {TITLES.get(name, name)}\n\n`{m['command']}` — {m['date']}, {m['cpu']} ({m['cores']} cores, torch threads {m['torch_threads']}), Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}"
+    head = f"## {TITLES.get(name, name)}\n\n`{m['command']}` — {m['date']}, {m['cpu']} ({m['cores']} cores, torch threads {m['torch_threads']}), Python {m['python']}, numpy {m['numpy']}, torch {m['torch']}; {_load(m)}"
     config = doc.get("config")
     notes = f"\n\nConfiguration: {json.dumps(config)}" if config else ""
     return f"{head}{notes}\n\n{FORMATTERS.get(name, _generic)(doc)}\n"

@@ -487,7 +487,14 @@ def test_without_native_kernels_the_torch_forms_give_the_same_results(tmp_path, 
 
 
 def test_benchmark_quick_run(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "b1_training_speed.py"), "--quick", "--output-dir", str(tmp_path)], check=True, cwd=ROOT, timeout=120, capture_output=True)
-    rows = json.loads((tmp_path / "b1_training_speed_quick.json").read_text())["results"]
-    assert {r["path"] for r in rows} >= {"plain LIF loop", "memory floor", "spc SlidingPSN k=16", "spc SPSN", "spc LIF", "SpikingJelly SlidingPSN k=16"}
-    assert all(r.get("seconds", 0) > 0 and r["dispatch"] is not None for r in rows)
+    """The benchmark's smoke run: bounded by work (tiny shapes, 2 runs each, no waiting for a quiet
+    machine), so it passes on a busy machine; it asserts what the run records, never its speed."""
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "b1_training_speed.py"), "--quick", "--output-dir", str(tmp_path)], check=True, cwd=ROOT, capture_output=True)
+    doc = json.loads((tmp_path / "b1_training_speed_quick.json").read_text())
+    rows = doc["results"]
+    assert {r["path"] for r in rows} >= {"plain LIF loop", "memory floor", "torch.compile FIR k=16", "spc SlidingPSN k=16", "spc SPSN", "spc LIF", "SpikingJelly SlidingPSN k=16"}
+    for r in rows:
+        s = r["seconds"]
+        assert s["runs"] == 2 and 0 < s["min"] <= s["median"] <= s["max"] and r["dispatch"] is not None
+        assert r["speedup_vs_loop"]["runs"] == 2 and r["speedup_vs_compiled_fir"]["min"] <= r["speedup_vs_compiled_fir"]["max"]
+    assert len(doc["machine"]["load_average_end"]) == 3
