@@ -22,7 +22,7 @@ import torch
 
 import spc
 from spc.frontends.torch.firing import Spikes, spikes
-from spc.frontends.torch.kernels import filters, fused, native
+from spc.frontends.torch.kernels import buffers, filters, fused, native
 from spc.frontends.torch.kernels.banded import band_scan, toeplitz_weight
 from spc.frontends.torch.kernels.buffers import rows
 from spc.frontends.torch.kernels.fft import causal_conv, smooth_length
@@ -394,6 +394,30 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
         filters.channel_fir(x.bfloat16(), torch.randn(8, 2).bfloat16())
     assert paths == {"fir": "banded-gemm", "chain": "scan-gemm", "channel-fir": "grouped-conv"}
     assert not filters.banded_pays(64, 16) and filters.banded_pays(1024, 16)
+
+
+def test_large_outputs_reuse_the_buffers_of_dead_tensors(monkeypatch):
+    """A fresh 32 MiB output costs page faults; the pool hands the last one's pages back, but only
+    once no tensor or view over them is left, and never holds more than POOL_BYTES."""
+    like, shape = torch.zeros(1), (512, 8192)  # 16 MiB of float32
+    first = buffers.empty(shape, like)
+    address = first.data_ptr()
+    view = first[10:]
+    del first
+    second = buffers.empty(shape, like)
+    assert second.data_ptr() != address  # the view still holds the first buffer
+    second.fill_(1.0)
+    del view
+    third = buffers.empty(shape, like)
+    assert third.data_ptr() == address and third.shape == shape and third.dtype == torch.float32
+    assert buffers.empty((4, 4), like).shape == (4, 4)  # small: not pooled
+    assert not third._is_view()  # a tensor of its own: autograd may add the next gradient into it
+    monkeypatch.setattr(buffers, "POOL_BYTES", 0)
+    plain = buffers.empty(shape, like)
+    assert plain.data_ptr() not in (address, second.data_ptr())
+    del second, third
+    buffers.release()
+    assert buffers._pool.buffers == []
 
 
 @needs_native
