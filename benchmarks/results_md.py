@@ -64,8 +64,11 @@ def _goals(doc) -> str:
 
 
 def _b2(doc) -> str:
-    rows = [(name, r["form"], f"{r['seconds']:.3f}", f"{r['steps_per_s']:,.0f}", f"{r['time_over_sim']:.2f}") for name, r in doc["results"].items()]
-    return _md_table(["runtime", "form", "seconds", "steps/s", "time / integer simulator"], rows)
+    def ratio(v):
+        return _spread(v, "x", 2) if isinstance(v, dict) else (f"{v:.2f}x (ratio of medians)" if v is not None else "")
+
+    rows = [(name, r["form"], r["seconds"]["runs"], _spread(r["seconds"], "", 3), f"{r['steps_per_s']:,.0f}", ratio(r.get("time_over_sim")), ratio(r.get("time_over_floor"))) for name, r in doc["results"].items()]
+    return _md_table(["runtime", "form", "runs", "seconds", "steps/s", "time / integer simulator", "time / GEMM floor"], rows) + _goals(doc)
 
 
 def _b3(doc) -> str:

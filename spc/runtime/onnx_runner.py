@@ -12,6 +12,7 @@ events: a recording's `saturations` stay empty (spc's simulator counts them).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -115,13 +116,8 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
     if not path.is_file():
         raise SpcError(str(path), "does not exist", "write the ONNX models first (spc.compiler.emit.onnx.emit_onnx)")
     fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
+    runner, meta = session(path, engine)
     try:
-        model = onnx.load(path)
-    except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
-        raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
-    try:
-        meta = {p.key: p.value for p in model.metadata_props}
-        runner = ENGINE_TYPES[engine](model)
         if graph == "seq":
             results = {name: np.array(runner.array(value)) for name, value in runner({"x": x}).items()}
         else:
@@ -135,3 +131,31 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
     except Exception as e:  # the runtime refused the graph, or it lacks spc's metadata or outputs
         raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e
     return rec
+
+
+def _signature(path: Path) -> tuple:
+    """What identifies a file's contents for the session cache: a rewritten file (a model compiled
+    again into the same directory) gets a new session."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def session(path: Path, engine: str = "ort"):
+    """(runner, spc metadata) for the ONNX file at `path`: built once per file and engine and kept
+    (the last few), since building an onnxruntime session — reading the weights, optimising the
+    graph — can take longer than running it."""
+    return _cached_session(_signature(Path(path)), engine)
+
+
+@lru_cache(maxsize=8)
+def _cached_session(signature: tuple, engine: str):
+    path = signature[0]
+    fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
+        raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
+    try:
+        return ENGINE_TYPES[engine](model), {p.key: p.value for p in model.metadata_props}
+    except Exception as e:  # the runtime refused the graph
+        raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e
