@@ -72,8 +72,8 @@ def _b2(doc) -> str:
 
 
 def _b3(doc) -> str:
-    rows = [(f"{r['synapses']:,}", r["width"], f"{r['compile_s']:.3f}", f"{r['save_s']:.3f}", f"{r['artifact_bytes'] / 2**20:.1f}", f"{r['synapses_per_s']:,.0f}") for r in doc["results"]]
-    return _md_table(["synapses", "width", "compile s", "save s", "artifact MiB", "synapses/s"], rows)
+    rows = [(f"{r['synapses']:,}", r["width"], r["compile_s"]["runs"], _spread(r["compile_s"], "", 3), _spread(r["save_s"], "", 3), _spread(r["save_over_compile"], "x", 2), f"{r['artifact_bytes'] / 2**20:.1f}", f"{r['artifact_over_weights']:.2f}x") for r in doc["results"]]
+    return _md_table(["synapses", "width", "runs", "compile s", "save s", "save / compile", "directory MiB", "directory / float32 weights"], rows) + _goals(doc)
 
 
 def _b4(doc) -> str:

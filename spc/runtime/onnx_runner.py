@@ -46,14 +46,14 @@ def _spc_graph(directory: Path, form: str):
 class _Ort:
     """An onnxruntime session fed and read through OrtValues, so state goes back without copies."""
 
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, path: str):
         import onnxruntime as ort
 
         self.ort = ort
         providers = ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"use_tf32": "0"}))
-        self.session = ort.InferenceSession(model.SerializeToString(), providers=providers)
+        self.session = ort.InferenceSession(path, providers=providers)  # reads external data beside it
         self.names = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, feeds: dict) -> dict:
@@ -66,10 +66,10 @@ class _Ort:
 
 
 class _Reference:
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, path: str):
         from onnx.reference import ReferenceEvaluator
 
-        self.evaluator = ReferenceEvaluator(model)
+        self.evaluator = ReferenceEvaluator(onnx.load(path))
         self.names = list(self.evaluator.output_names)
 
     def __call__(self, feeds: dict) -> dict:
@@ -152,10 +152,10 @@ def _cached_session(signature: tuple, engine: str):
     path = signature[0]
     fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
     try:
-        model = onnx.load(path)
+        model = onnx.load(path, load_external_data=False)  # the metadata; each engine reads the weights
     except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
         raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
     try:
-        return ENGINE_TYPES[engine](model), {p.key: p.value for p in model.metadata_props}
+        return ENGINE_TYPES[engine](path), {p.key: p.value for p in model.metadata_props}
     except Exception as e:  # the runtime refused the graph
         raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e

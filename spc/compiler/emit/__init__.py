@@ -1,7 +1,10 @@
 """Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava).
 
-Each target module provides `emit_<target>(compiled, directory) -> list[Path]` and raises SpcError
-(naming the target, the layer and the alternative) for what it cannot express. Every target is
+Each target module provides `emit_<target>(compiled, directory, stored=None) -> list[Path]` and
+raises SpcError (naming the target, the layer and the alternative) for what it cannot express.
+`stored` (spc.compiler.serialize.Stored), when the target is emitted into a compiled directory, says
+where that directory already holds the graphs' arrays, for a target that can refer to them instead
+of writing them again (ONNX: as external data). Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
 refused target leaves no files behind.
 """
@@ -34,7 +37,7 @@ def emitter(target: str):
     return getattr(importlib.import_module(f"spc.compiler.emit.{target}"), f"emit_{target}")
 
 
-def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> dict:
+def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, stored=None) -> dict:
     """Emit `targets` into `directory`; with None, every target that can express the model (the
     others are recorded as skipped, with the reason). Returns the manifest's "targets" entry."""
     requested = targets is not None
@@ -43,7 +46,7 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None) -> 
         staging = directory / f".emit-{target}"
         staging.mkdir()
         try:
-            written = emitter(target)(compiled, staging)
+            written = emitter(target)(compiled, staging, stored)
         except SpcError as e:
             shutil.rmtree(staging)
             if requested:

@@ -65,8 +65,10 @@ DT = 1e-4
 ALTERNATIVE = "emit for ONNX or Lava instead (--target onnx,lava)"
 
 
-def emit_nir(compiled: Compiled, directory: Path) -> list[Path]:
-    """Write `directory/model.nir` (atomically) and return the paths written."""
+def emit_nir(compiled: Compiled, directory: Path, stored=None) -> list[Path]:
+    """Write `directory/model.nir` (atomically) and return the paths written. Uncompressed: trained
+    weights barely compress, and gzip took most of a save's time. (An HDF5 file cannot refer to the
+    compiled directory's arrays portably, so `stored` is not used.)"""
     graph = to_nir(compiled)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,7 @@ def emit_nir(compiled: Compiled, directory: Path) -> list[Path]:
     handle, tmp = tempfile.mkstemp(prefix=".model.", suffix=".nir.tmp", dir=directory)
     os.close(handle)
     try:
-        nir.write(tmp, graph)
+        nir.write(tmp, graph, compression=None)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
