@@ -49,11 +49,6 @@ def paired_ratios(numerator: list[float], denominator: list[float]) -> dict:
     return spread([a / b for a, b in zip(numerator, denominator)])
 
 
-def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of fn() over `repeats` runs, after `warmup` untimed runs."""
-    return spread(interleaved({"fn": fn}, repeats, warmup)["fn"])["median"]
-
-
 def goal(text: str, value: float, met: bool, **detail) -> dict:
     """One goal of an issue, evaluated on this run: what it asks, the figure, whether it is met."""
     return {"goal": text, "value": value, "met": bool(met), **detail}

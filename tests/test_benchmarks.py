@@ -15,7 +15,7 @@ def test_simulator_benchmark_quick(tmp_path):
     assert written["results"] == json.loads(json.dumps(doc["results"]))
     assert {"cpu", "numpy", "torch", "command"} <= written["machine"].keys()
     for form in ("float", "integer"):
-        assert written["results"]["quick"][form]["layer_major_s"] > 0
+        assert written["results"]["quick"][form]["layer_major_s"]["min"] > 0
 
 
 def test_compile_time_benchmark_quick(tmp_path):
@@ -31,8 +31,8 @@ def test_memory_benchmark_quick(tmp_path, monkeypatch):
     monkeypatch.setattr(b4, "_example", lambda: example)
     monkeypatch.setattr(example, "CACHE", tmp_path / "cache")
     doc = b4.main(["--quick", "--output-dir", str(tmp_path)])
-    assert [r["T"] for r in doc["results"]] == [256, 1024]
-    assert all(r["parallel"]["peak_mib"] > 0 and r["stepwise"]["peak_mib"] > 0 for r in doc["results"])
+    assert [r["T"] for r in doc["results"]] == [256]
+    assert all(r["parallel"]["peak_mib"]["min"] > 0 and r["stepwise"]["peak_mib"]["runs"] == 2 for r in doc["results"])
 
 
 def test_inference_benchmark_quick(tmp_path):
