@@ -36,10 +36,10 @@ def _choice(what: str, value: str, allowed) -> None:
 
 def _spc_graph(directory: Path, form: str):
     """The compiled graph the ONNX form came from (for the input check): in `directory` or, for
-    OUT/onnx/, its parent."""
+    OUT/onnx/, its parent; read once per graph.json (see `_signature`)."""
     for root in (directory, directory.parent):
         if (root / FORMS[form] / "graph.json").is_file():
-            return load_graph(root / FORMS[form])
+            return _graph_at(_signature(root / FORMS[form] / "graph.json"))
     raise SpcError(f"directory {directory}", f"holds no compiled spc model with {'an integer' if form == 'integer' else 'a stepwise'} graph, and neither does its parent", "emit the ONNX files into the compiled model's directory (spc compile ... -o OUT); for the integer form, compile with it (the default)")
 
 
@@ -134,8 +134,8 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
 
 
 def _signature(path: Path) -> tuple:
-    """What identifies a file's contents for the session cache: a rewritten file (a model compiled
-    again into the same directory) gets a new session."""
+    """What identifies a file's contents for the caches: a rewritten file (a model compiled again
+    into the same directory: every file of it new) gets a new session, a graph read again."""
     st = path.stat()
     return (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -145,6 +145,11 @@ def session(path: Path, engine: str = "ort"):
     (the last few), since building an onnxruntime session — reading the weights, optimising the
     graph — can take longer than running it."""
     return _cached_session(_signature(Path(path)), engine)
+
+
+@lru_cache(maxsize=8)
+def _graph_at(signature: tuple):
+    return load_graph(Path(signature[0]).parent)
 
 
 @lru_cache(maxsize=8)

@@ -55,17 +55,18 @@ def _exactly(fn, x: np.ndarray, op: ir.Op, weight_as) -> np.ndarray:
     int64. `weight_as(dtype)` gives op's weight laid out for fn."""
     if x.dtype.kind not in "iub":
         y = fn(x, weight_as(x.dtype))
-        return y if op.bias is None else _add_bias(y, _as(op, "bias", x.dtype), op)
+        return y if op.bias is None else _add_bias(y, _as(op, "bias", x.dtype))
     rows = _cached(op, "row_sums", lambda: float(np.abs(op.weight.reshape(op.weight.shape[0], -1)).sum(axis=1).max(initial=0)))
     bound = _max_abs(x) * rows
-    y = fn(x.astype(np.float32 if bound < 2**24 else np.float64), weight_as(np.float32 if bound < 2**24 else np.float64))
+    exact = np.float32 if bound < 2**24 else np.float64
+    y = fn(x.astype(exact), weight_as(exact))
     biggest_bias = _cached(op, "bias_max", lambda: 0.0 if op.bias is None else float(np.abs(op.bias).max(initial=0)))
     out = np.int32 if bound + biggest_bias < 2**31 else np.int64
     y = y.astype(out)  # exact integers already: no rounding needed
-    return y if op.bias is None else _add_bias(y, _as(op, "bias", out), op)
+    return y if op.bias is None else _add_bias(y, _as(op, "bias", out))
 
 
-def _add_bias(y: np.ndarray, bias: np.ndarray, op: ir.Op) -> np.ndarray:
+def _add_bias(y: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """y += bias per output channel (channels on axis 1), in place."""
     y += bias.reshape((-1,) + (1,) * (y.ndim - 2))
     return y
