@@ -126,7 +126,7 @@ CHAIN_PATHS = {"native": fused.chain, "scan-gemm": _gemm_chain}
 
 @pytest.mark.parametrize("path", FIR_PATHS)
 @pytest.mark.parametrize("steps,columns", SHAPES)
-@pytest.mark.parametrize("k", [1, 3, 20])
+@pytest.mark.parametrize("k", [1, 3, 20, 64])
 def test_fir_paths_match_the_reference(path, steps, columns, k):
     if path == "native" and native.library() is None:
         pytest.skip(native.status())
@@ -384,7 +384,7 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
     with filters.record_paths() as paths:
         spc.MaskedPSN(k=3, T=40, lambda_init=1.0)(x)
     assert paths == {"time-matrix": "dense-gemm"}
-    for k, path in ((32, "native"), (33, "banded-gemm"), (1025, "fft")):
+    for k, path in ((64, "native"), (65, "banded-gemm"), (1025, "fft")):
         with filters.record_paths() as paths:
             filters.fir(x, torch.randn(k), torch.zeros(()))
         assert paths == {"fir": path}
