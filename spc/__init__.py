@@ -14,5 +14,8 @@ from spc.errors import SpcError
 from spc.frontends.torch.neurons import DSN, IF, IPSU, LI, LIF, MPEPSN, PRF, PSN, PSU, RPSU, SPSN, ChannelwisePSN, MaskedPSN, SlidingPSN
 from spc.frontends.torch.perstep import PerStep
 from spc.frontends.torch.qat import quantization_aware
+from spc.frontends import torchvision_stand_in
+
+torchvision_stand_in.install()  # SpikingJelly's model zoo imports torchvision (see that module)
 
 __all__ = ["compile", "run", "verify", "load", "Compiled", "SpcError", "IF", "LI", "LIF", "PSN", "SPSN", "MaskedPSN", "SlidingPSN", "PSU", "IPSU", "RPSU", "MPEPSN", "ChannelwisePSN", "DSN", "PRF", "PerStep", "quantization_aware"]

@@ -41,27 +41,30 @@ NIR_STEPS = 64
 """Sequence length assumed for a NIR model when no example shape is given (calibration only)."""
 
 
-def trace(model, example) -> tuple[Graph, tuple[int, ...], str]:
-    """The parallel-form graph of a torch module (traced on the example input) or of a .nir file,
-    with the example shape [T, B, ...] and a name for the source."""
+def trace(model, example, dt: float | None = None) -> tuple[Graph, tuple[int, ...], str, dict]:
+    """The parallel-form graph of a torch module (traced on the example input) or of a .nir file
+    (read with the time step `dt`, see `spc.frontends.nir.read_nir`), with the example shape
+    [T, B, ...], a name for the source and, for NIR, the time step it was read with."""
     if isinstance(model, (str, Path)):
-        from spc.frontends.nir import from_nir
+        from spc.frontends.nir import read_nir
 
         path = Path(model)
         if path.suffix != ".nir":
             raise SpcError(f"model {path}", "is neither a torch.nn.Module nor a .nir file", "pass a module, or the path of a NIR graph ending in .nir")
-        graph = from_nir(path)
+        graph, step = read_nir(path, dt)
         shape = tuple(graph.input.op.shape)
         if example is None:
-            return graph, (NIR_STEPS, 1) + shape, path.name
+            return graph, (NIR_STEPS, 1) + shape, path.name, step
         given = tuple(_example_tensor(example).shape)
         if given[2:] != shape:
             raise SpcError("input shape", f"{given} does not match the NIR graph's input {shape}", f"pass --input-shape T,B,{','.join(map(str, shape))}, or leave it out")
-        return graph, given, path.name
+        return graph, given, path.name, step
+    if dt is not None:
+        raise SpcError("--dt", "applies to NIR files only (a torch model's neurons are stepwise already)", "leave --dt out")
     if example is None:
         raise SpcError("input shape", "is needed to trace a torch model", "pass --input-shape T,B,features... (Python: an example input or shape)")
     x = _example_tensor(example)
-    return from_torch(model, x), tuple(x.shape), type(model).__name__
+    return from_torch(model, x), tuple(x.shape), type(model).__name__, {}
 
 
 def compile(
@@ -75,6 +78,7 @@ def compile(
     calib: np.ndarray | str | Path | None = None,
     integer: bool = True,
     targets: tuple[str, ...] | None = None,
+    dt: float | None = None,
     **quantization,
 ) -> Compiled:
     """Trace `model` (a torch module, or the path of a .nir file) on an example input (a tensor, an
@@ -88,10 +92,12 @@ def compile(
     arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
     weight_bits=8, input_bits=8, per_channel=False. `time_invariant=N` (opt-in) replaces time-indexed
     kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
-    the approximation is recorded and `verify(model=...)` measures its effect."""
+    the approximation is recorded and `verify(model=...)` measures its effect. `dt` (NIR files only)
+    is the time step in seconds the file's time constants are read with, instead of its metadata's
+    or spc's default 1e-4 s; the manifest records which was used."""
     options = QuantOptions(**quantization)
     options.check()
-    traced, example_shape, source = trace(model, example)
+    traced, example_shape, source, step = trace(model, example, dt)
     parallel, approximations = check_causality(traced, drop_future)
     if time_invariant is not None:
         parallel, fitted = approximate_time_invariant(parallel, time_invariant)
@@ -114,6 +120,7 @@ def compile(
         "time_steps": stepwise.time_steps,
         "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, **(report["options"] if report else {})},
         "approximations": [a.to_json() for a in approximations],
+        **({"nir": step} if step else {}),
     }
     compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
     if out is not None:

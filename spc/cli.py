@@ -40,6 +40,8 @@ def cmd_compile(args) -> int:
             raise SpcError("--weights", "does not apply to a NIR model (its weights are in the file)", "leave --weights out")
         model = args.model
     else:
+        if args.dt is not None:
+            raise SpcError("--dt", "applies to NIR files only (a torch model's neurons are stepwise already)", "leave --dt out")
         if args.input_shape is None:
             raise SpcError("--input-shape", "is needed to trace a torch model", "pass --input-shape T,B,features..., e.g. 16,1,64")
         model = load_model(args.model, args.weights)
@@ -47,10 +49,13 @@ def cmd_compile(args) -> int:
 
     targets = None if args.target == "all" else parse_targets(args.target)
     compiled = spc.compile(
-        model, args.input_shape, args.output, drop_future=args.drop_future, time_invariant=args.time_invariant, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets,
+        model, args.input_shape, args.output, drop_future=args.drop_future, time_invariant=args.time_invariant, force=args.force, calib=args.calib, integer=not args.float_only, targets=targets, dt=args.dt,
         decay=args.decay, taps=args.taps, width=args.width, weight_bits=args.weight_bits, input_bits=args.input_bits, per_channel=args.per_channel,
     )
     print(summary_table(compiled))
+    if "nir" in compiled.manifest:
+        step = compiled.manifest["nir"]
+        print(f"NIR time step: dt = {step['dt']:g} s ({step['dt_from']})" + "".join(f"; node '{n}' {s:g} s (its metadata)" for n, s in step["node_dt"].items()))
     for a in compiled.manifest["approximations"]:
         print(f"approximation: layer '{a['layer']}' ({a['kind']}): {a['what']}")
     for warning in (compiled.quantization or {}).get("warnings", []):
@@ -136,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", help="state_dict checkpoint (read with torch.load(weights_only=True))")
     c.add_argument("--drop-future", action="store_true", help="compile non-causal PSN layers by dropping their weights on future inputs (reported)")
     c.add_argument("--time-invariant", type=int, metavar="N", help="approximate time-indexed kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms (the current input and N-1 shift-decay exponentials) so the model runs for any length; reported, and measured by spc verify --model")
+    c.add_argument("--dt", type=float, help="NIR input only: the time step in seconds the file's time constants are read with (default: the file's metadata \"dt\", else 1e-4 s; see the README for each exporter's)")
     c.add_argument("--force", action="store_true", help="replace the output directory if it exists")
     c.add_argument("--target", default="all", help="targets to emit: comma-separated from onnx, nir, lava (default: all that can express the model; a target named here must succeed), or none")
     q = c.add_argument_group("integer form (docs/integer-spec.md)")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spc.compiler.cells import Neuron
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QDelayLine, QFire, QLeaky, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, QDelayLine, QFire, QLeaky, QRescale, QStepIndexed
 from spc.compiler.rng import uniform_bits
 from spc.runtime.integer import Saturations
 from spc.runtime.neurons import run_neuron
@@ -71,6 +71,17 @@ def test_saturation_is_symmetric_and_counted():
     h, _, sats = run([leaky("int12", 0, width=8)], [100, 50, -400, 0])
     assert h == [100, 127, -127, -127]
     assert sats == 2
+
+
+def test_rescale_multiplies_and_rounds_half_up_then_saturates():
+    """sat_W((x·m + 2^(n−1)) >> n), checked against Python's unbounded integers."""
+    x = [-7, -6, -5, -1, 0, 1, 5, 6, 7, 1000, -1000]
+    m, n = 3, 2  # x · 0.75: −5.25 → −5, −4.5 → −4 (half up), 3.75 → 4, 4.5 → 5
+    h, _, sats = run([QRescale(multiplier=np.array([m]), shift=np.array([n]))], x)
+    assert h == [(v * m + 2 ** (n - 1)) // 2**n for v in x] and h[:3] == [-5, -4, -4] and sats == 0
+    assert run([QRescale(multiplier=np.array([5]), shift=np.array([0]))], [-3, 4])[0] == [-15, 20]  # n = 0: no rounding term
+    h, _, sats = run([QRescale(multiplier=np.array([3]), shift=np.array([0]), width=8)], [50, -50])
+    assert h == [127, -127] and sats == 2
 
 
 def test_delay_line_and_its_saturation():

@@ -1,6 +1,6 @@
 """MPE-PSN, both variants: the parallel form is the reference code's formula with spc's seeded
 draws, the stepwise form (gate, sum, membrane) equals it, the gate is seeded and unbiased, θ learns,
-and the integer form needs a power-of-two τ."""
+and the integer form aligns its sum by shifts (power-of-two τ) or by requantization."""
 
 import numpy as np
 import pytest
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spc
+from spc.compiler.qcells import QRescale
 from spc.compiler.rng import uniform_sequence
-from spc.errors import SpcError
 from spc.frontends.torch.kernels import filters
 from spc.frontends.torch.neurons import MPEPSNOp
 
@@ -105,11 +105,23 @@ def test_module_trains_threshold_and_input_and_evaluates_as_its_op():
     assert torch.equal(module(x), module.to_op().parallel(x.detach())[1])
 
 
-def test_integer_form_needs_a_power_of_two_tau():
+def test_integer_sums_align_by_shifts_or_by_fixed_point_requantization(tmp_path):
+    """tau = 0.3 puts the gate's branch on a scale 0.3·2^k times the input's: aligned by a
+    multiplier and a rounding shift (QRescale), which onnxruntime computes to the bit; tau = 0.25
+    by exact shifts."""
     x = (np.random.default_rng(0).random((6, 8, 4)) < 0.5).astype(np.float32)
     model = torch.nn.Sequential(torch.nn.Linear(4, 5), spc.MPEPSN("B", tau=0.3), torch.nn.Linear(5, 2), spc.LI())
-    with pytest.raises(SpcError, match="layer '1:sum'.*power of two"):
-        spc.compile(model, x, calib=x)
+    compiled = spc.compile(model, x, tmp_path / "b", calib=x, targets=("onnx",))
+    aligners = [n for n in compiled.integer.nodes if n.name.startswith("1:sum:align")]
+    assert aligners and any(isinstance(n.op.cells[0], QRescale) for n in aligners)
+    for n in aligners:
+        info = compiled.quantization["layers"][n.name]
+        if "multiplier" in info:
+            assert all(2**14 <= m <= 2**15 for m in info["multiplier"]) and info["max_relative_error"] <= 2**-15
+    report = spc.verify(compiled, x, model=model, backends=("onnx",))
+    assert report.passed, report.table()
+    exact = [c for c in report.comparisons if c.kind == "exact"]
+    assert exact and all(c.spike_mismatches == 0 and c.membrane_violations == 0 for c in exact)
     model[1].tau = 0.25
     integer = spc.compile(model, x, calib=x).integer
     aligners = [n for n in integer.nodes if n.name.startswith("1:sum:align")]

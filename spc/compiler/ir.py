@@ -203,19 +203,32 @@ class Reshape(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class BatchNorm(Op):
-    """Inference-mode batch norm as a per-channel affine map `y = scale * x + shift`."""
+class ScaleShift(Op):
+    """Elementwise `y = scale * x + shift`, one value per channel or one shared ([C] or [1]): a
+    model's `1 - x`, `-x`, `x / 2` or `x + 1` (integer graphs: docs/integer-spec.md)."""
 
-    scale: np.ndarray  # [C]
-    shift: np.ndarray  # [C]
+    scale: np.ndarray  # [C] or [1]
+    shift: np.ndarray  # [C] or [1]
+
+    def output_shape(self, name, shapes):
+        (shape,) = shapes
+        channel_params(name, "scale", self.scale, shape)
+        channel_params(name, "shift", self.shift, shape)
+        finite(name, "scale", self.scale)
+        finite(name, "shift", self.shift)
+        return shape
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm(ScaleShift):
+    """Inference-mode batch norm as a per-channel affine map `y = scale * x + shift` (folded into
+    the Linear or Conv before it where there is one)."""
 
     def output_shape(self, name, shapes):
         (shape,) = shapes
         if self.scale.shape != (shape[0],) or self.shift.shape != (shape[0],):
             raise layer_error(name, f"BatchNorm has {self.scale.shape[0]} channels, input has shape {shape}")
-        finite(name, "scale", self.scale)
-        finite(name, "shift", self.shift)
-        return shape
+        return super().output_shape(name, shapes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -242,16 +255,25 @@ class Dequantize(Op):
         return shapes[0]
 
 
-@dataclass(frozen=True, eq=False)
-class Add(Op):
-    """Elementwise sum of two tensors of the same shape (residual connections)."""
+class Elementwise(Op):
+    """Two tensors of the same shape combined element by element."""
 
     arity = 2
 
     def output_shape(self, name, shapes):
         if shapes[0] != shapes[1]:
-            raise layer_error(name, f"Add of tensors with different shapes {shapes[0]} and {shapes[1]}")
+            raise layer_error(name, f"{self.kind} of tensors with different shapes {shapes[0]} and {shapes[1]}")
         return shapes[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Elementwise):
+    """Elementwise sum of two tensors of the same shape (residual connections)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Mul(Elementwise):
+    """Elementwise product of two tensors of the same shape (SEW-ResNet's AND and IAND of spikes)."""
 
 
 class NeuronOp(Op):

@@ -207,6 +207,28 @@ class QResonator(Cell):
 
 
 @dataclass(frozen=True, eq=False)
+class QRescale(Cell):
+    """Fixed-point requantization by a multiplier and a rounding shift, no state: an aligner that
+    puts a branch of a sum on the common scale when the scales differ by other than a power of two
+    (docs/integer-spec.md, *Aligning sums*)."""
+
+    integer = True
+    multiplier: np.ndarray  # [C] or [1], positive
+    shift: np.ndarray  # [C] or [1], in 0..62
+    width: int = 24
+
+    def check(self, name, shape):
+        for what, values in (("multiplier", self.multiplier), ("shift", self.shift)):
+            channel_params(name, what, values, shape)
+            _integers(name, what, values)
+        if self.multiplier.min() < 1 or self.multiplier.max() >= 2**31:
+            raise layer_error(name, f"requantization multiplier {self.multiplier.min()}..{self.multiplier.max()} is outside 1..2^31 − 1")
+        if self.shift.min() < 0 or self.shift.max() > 62:
+            raise layer_error(name, f"requantization shift {self.shift.min()}..{self.shift.max()} is outside 0..62")
+        _width(name, self.width)
+
+
+@dataclass(frozen=True, eq=False)
 class QFire(Record):
     threshold: np.ndarray  # [C] or [1] integers on the membrane's scale
     strict: bool = False

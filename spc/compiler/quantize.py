@@ -24,7 +24,7 @@ import numpy as np
 from spc.compiler import ir
 from spc.compiler.calibrate import Calibration
 from spc.compiler.cells import DelayLine, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
 from spc.errors import SpcError
 from spc.runtime.float_cells import logistic
 
@@ -207,6 +207,10 @@ class _Quantizer:
         scale = s_in.reshape(-1, 1, 1) / counts[None]
         self.emit(node.name, pool, inputs, scale, self.bounds[inputs[0]] * op.kernel[0] * op.kernel[1])
 
+    def q_SumPool2d(self, node, inputs):
+        s_in = _per_channel(node.name, self.scales[inputs[0]], "sum pooling")
+        self.emit(node.name, node.op, inputs, s_in.reshape(-1, 1, 1), self.bounds[inputs[0]] * node.op.kernel[0] * node.op.kernel[1])
+
     def q_MaxPool2d(self, node, inputs):
         _per_channel(node.name, self.scales[inputs[0]], "max pooling")
         self.emit(node.name, node.op, inputs, self.scales[inputs[0]][:, :1, :1], self.bounds[inputs[0]])
@@ -221,34 +225,49 @@ class _Quantizer:
         self.emit(node.name, node.op, inputs, a, self.bounds[inputs[0]] + self.bounds[inputs[1]])
 
     def _align(self, node, inputs) -> tuple[tuple[str, ...], np.ndarray]:
-        """Put the operands of a sum on one scale by exact shifts (docs/integer-spec.md, *Aligning
-        sums*): aligner neurons `ADD:align{i}` before the Add. Returns the new inputs and the scale."""
+        """Put the operands of a sum on one scale (docs/integer-spec.md, *Aligning sums*): aligner
+        neurons `ADD:align{i}` before the Add, exact shifts (a QLeaky of full decay) where the scales
+        differ by one power of two, else fixed-point requantization (QRescale) onto the finest
+        scale of each channel. Returns the new inputs and the common scale."""
         name = node.name
         scales = [_per_channel(name, self.scales[i], "a sum") for i in inputs]
         with np.errstate(divide="ignore"):
-            exponents = [np.log2(sc) for sc in scales]
-        steps = exponents[0] - exponents[1]
-        if not np.all(np.isfinite(steps)) or np.any(steps != np.rint(steps)) or np.ptp(steps) != 0:
-            ratio = (scales[0] / scales[1]).tolist()
-            raise SpcError(f"layer '{name}' (Add)", f"adds tensors whose scales differ by the factor {ratio[0] if len(set(ratio)) == 1 else ratio}, which is not one power of two, so integers cannot add them exactly", "make the branches' gains powers of two (e.g. MPE-PSN's tau = 0.25), use one weight exponent per layer (no --per-channel), or keep to the float targets")
+            steps = np.log2(scales[0]) - np.log2(scales[1])
+        shifts = bool(np.all(np.isfinite(steps)) and np.all(steps == np.rint(steps)) and np.ptp(steps) == 0)
         reach = sum(self._reach(float_name, i) for float_name, i in zip(node.inputs, inputs))
-        finest = min(scales, key=lambda sc: float(sc.max()))
+        finest = min(scales, key=lambda sc: float(sc.max())) if shifts else np.minimum(*np.broadcast_arrays(*scales))
         common = finest * 2.0 ** max(0, math.ceil(math.log2(reach / (2 ** (self.opt.width - 2) * float(finest.max()))))) if reach > 0 else finest
+        shape = self.graph.shapes[node.name]
         aligned, report = [], {}
         for j, (i, sc) in enumerate(zip(inputs, scales)):
-            k = int(np.rint(np.log2(sc / common)).flat[0])
-            if k == 0:
+            ratio = np.broadcast_to(sc / common, common.shape)
+            if np.all(ratio == 1.0):
                 aligned.append(i)
                 continue
-            full = np.array([4096 if self.opt.decay == "int12" else 0])
             aligner = f"{name}:align{j}"
-            bound = min(self.bounds[i] * 2**k if k > 0 else self.bounds[i], 2 ** (self.opt.width - 1) - 1)
-            self.emit(aligner, Neuron(cells=(QLeaky(mode=self.opt.decay, decay=full, shift=k, width=self.opt.width),)), (i,), self.scales[i] * 2.0**-k, bound)
-            self.layers[aligner] = {"kind": "Align", "shift": k}
+            limit = 2 ** (self.opt.width - 1) - 1
+            if shifts:
+                k = int(np.rint(np.log2(ratio.flat[0])))
+                full = np.array([4096 if self.opt.decay == "int12" else 0])
+                bound = min(self.bounds[i] * 2**k if k > 0 else self.bounds[i], limit)
+                self.emit(aligner, Neuron(cells=(QLeaky(mode=self.opt.decay, decay=full, shift=k, width=self.opt.width),)), (i,), self.scales[i] * 2.0**-k, bound)
+                self.layers[aligner] = {"kind": "Align", "shift": k}
+                report[i] = k
+                aligned.append(aligner)
+                continue
+            multiplier, shift = requantizer(ratio)
+            realised = multiplier * 2.0**-shift
+            if np.any(multiplier < 1) or self.bounds[i] * int(multiplier.max()) >= 2**62:
+                raise SpcError(f"layer '{name}' (Add)", f"adds tensors whose scales differ by factors {float(ratio.min()):.3g}..{float(ratio.max()):.3g}, beyond what a 64-bit requantization can hold", "bring the branches' gains closer, or keep to the float targets")
+            bound = min(math.ceil(self.bounds[i] * float(realised.max())) + 1, limit)
+            cell = QRescale(multiplier=multiplier, shift=shift, width=self.opt.width)
+            self.emit(aligner, Neuron(cells=(cell,)), (i,), ir.channel_view(common, shape), bound)
+            error = np.abs(realised - ratio) / ratio
+            self.layers[aligner] = {"kind": "Align", "multiplier": multiplier.tolist(), "shift": shift.tolist(), "requested_ratio": _json_floats(ratio), "realised_ratio": _json_floats(realised), "max_relative_error": float(error.max())}
+            report[i] = {"multiplier": multiplier.tolist(), "shift": shift.tolist()}
             aligned.append(aligner)
-            report[i] = k
         self.layers[name] = {"kind": "Add", "aligned": report}
-        return tuple(aligned), self.scales[aligned[0]]
+        return tuple(aligned), np.broadcast_to(ir.channel_view(common, shape), shape).astype(np.float64)
 
     def _reach(self, float_name: str, name: str) -> float:
         """How far a tensor's real values reach: a readout's calibrated peak, 1 for spikes, else the
@@ -258,8 +277,25 @@ class _Quantizer:
             return float(self.cal.cell_peaks[float_name][-1].max(initial=0.0))
         return float(self.bounds[name] * self.scales[name].max())
 
-    def q_BatchNorm(self, node, inputs):
-        raise SpcError(f"layer '{node.name}' (BatchNorm)", "follows no Linear or Conv layer, so it cannot be folded into integer weights", "place the BatchNorm right after a Linear or Conv layer")
+    def q_ScaleShift(self, node, inputs):
+        """`y = scale·x + shift` in integers (docs/integer-spec.md): |scale| moves into the output's
+        scale, its sign stays as the integer factor ±1 (0 where scale is 0), and the shift is
+        rounded onto the output's scale like a bias (exact for `1 − x` of spikes)."""
+        op, shape = node.op, self.graph.shapes[node.name]
+        s_in = _per_channel(node.name, self.scales[inputs[0]], "an elementwise scale and shift (or an unfolded BatchNorm)")
+        magnitude = np.abs(op.scale)
+        s_out = s_in * np.where(magnitude > 0, magnitude, 1.0)
+        shift = np.rint(op.shift / s_out).astype(np.int64)
+        qop = ir.ScaleShift(scale=np.sign(op.scale).astype(np.int64), shift=shift)
+        bound = self.bounds[inputs[0]] * int(np.any(magnitude > 0)) + int(np.abs(shift).max(initial=0))
+        self.emit(node.name, qop, inputs, ir.channel_view(s_out, shape), bound)
+        self.layers[node.name] = {"kind": node.op.kind, "scale": _json_floats(s_out), "shift_rounding": float(np.abs(shift * s_out - op.shift).max(initial=0.0))}
+
+    q_BatchNorm = q_ScaleShift  # one that could not be folded into a Linear or Conv
+
+    def q_Mul(self, node, inputs):
+        a, b = inputs
+        self.emit(node.name, node.op, inputs, self.scales[a] * self.scales[b], self.bounds[a] * self.bounds[b])
 
     # --- neurons --------------------------------------------------------------------------
     def q_Neuron(self, node, inputs):
@@ -381,6 +417,18 @@ class _Quantizer:
             lut_shift = lut_shift_for(s)
             lut = probability_table(bin_centres(lut_shift)[None, :] * s[:, None])
         return QFire(threshold=threshold, strict=fire.strict, reset=fire.reset, stochastic=fire.stochastic, seed=fire.seed, lut=lut, lut_shift=lut_shift)
+
+
+REQUANT_BITS = 15
+"""Requantization multipliers m lie in [2^(REQUANT_BITS−1), 2^REQUANT_BITS] (docs/integer-spec.md)."""
+
+
+def requantizer(ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(m, n) per channel with m·2^−n ≈ ratio: n = clip(14 − floor(log2 ratio), 0, 62), m = rint(ratio·2^n),
+    so m has 15 bits and the realised ratio is within 2^−15 of the requested one (relative)."""
+    ratio = np.asarray(ratio, dtype=np.float64)
+    n = np.clip(REQUANT_BITS - 1 - np.floor(np.log2(ratio)), 0, 62).astype(np.int64)
+    return np.rint(ratio * 2.0**n).astype(np.int64), n
 
 
 def _positive_scale(name: str, cell: str, scale: np.ndarray) -> np.ndarray:

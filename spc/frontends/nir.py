@@ -2,7 +2,8 @@
 spc's parallel-form graph, ready for `check_causality`, `fold_batchnorm` and `lower`.
 
 The inverse of `spc.compiler.emit.nir`, under the same forward-Euler convention (its docstring):
-with `dt` from the graph's metadata ("dt", else 1e-4 s), per channel
+with the step `dt` (`--dt`, else the node's or the graph's metadata "dt", else 1e-4 s; every refusal
+that depends on it says which it was), per channel
 
     LI, LIF      a = 1 − dt/τ,  g = R·dt/τ            I, IF   a = 1, g = R·dt
     CubaLI(F)    α = 1 − dt/τ_syn, g₁ = w_in·dt/τ_syn;  β = 1 − dt/τ_mem, g₂ = R·dt/τ_mem
@@ -12,8 +13,8 @@ Membranes are measured from v_reset (the state starts there). NIR fires on `v > 
 LIF fires on `h ≥ θ`, so its θ is `nextafter(v_threshold − v_reset, +∞)`: the same doubles fire.
 
 NIR node → spc operation (node names are kept; helpers are `NAME:role`):
-- Affine/Linear → Linear, Conv1d/Conv2d → Conv, AvgPool2d → AvgPool2d, SumPool2d → AvgPool2d and a
-  BatchNorm multiplying by the window's area, Scale → BatchNorm (per-channel scale), Flatten → Reshape
+- Affine/Linear → Linear, Conv1d/Conv2d → Conv, AvgPool2d → AvgPool2d, SumPool2d → SumPool2d,
+  Scale → BatchNorm (per-channel scale), Flatten → Reshape
   (dimensions counted without the batch, as NIR's own shape inference and both exporters count
   them); a node with several inputs sums them (Add).
 - LIF, IF → `LIFOp` (reset to zero); LI, I → `LIOp`; CubaLIF → `LIOp` (`NAME:current`) → `LIFOp`;
@@ -52,12 +53,45 @@ READ_ERRORS = (Exception,)
 only read data (HDF5 holds no code), so every one of them means a bad file."""
 
 
-def from_nir(path: str | Path) -> ir.Graph:
+DEFAULT_DT = f"spc's default {DT:g} s: the file names no dt (SpikingJelly's and snnTorch's exporters assume {DT:g} s)"
+"""Where the step comes from when neither --dt nor the file gives one."""
+
+
+def from_nir(path: str | Path, dt: float | None = None) -> ir.Graph:
     """Read a `.nir` file into a parallel-form spc graph; refuse what spc cannot compute."""
+    return read_nir(path, dt)[0]
+
+
+def read_nir(path: str | Path, dt: float | None = None) -> tuple[ir.Graph, dict]:
+    """The graph of a `.nir` file and the time step it was read with: {"dt": seconds, "dt_from":
+    where that came from, "node_dt": {node: seconds} for nodes whose metadata names their own}.
+    The step is `dt` (the user's --dt) when given, for every node; else a node's metadata "dt",
+    else the graph's, else spc's default DT."""
     path = Path(path)
+    if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise SpcError(f"--dt {dt}", "is not a positive number of seconds", "give the time step the NIR file was written with, e.g. --dt 1e-4")
     graph = _read(path)
     nodes, edges = _inline(graph.nodes, graph.edges)
-    return _Importer(nodes, edges, float(graph.metadata.get("dt", DT))).run()
+    if dt is not None:
+        step = (float(dt), "--dt")
+    elif "dt" in graph.metadata:
+        step = (_metadata_dt(f"NIR file {path}", graph.metadata["dt"]), "the graph's metadata")
+    else:
+        step = (DT, DEFAULT_DT)
+    importer = _Importer(nodes, edges, step, override=dt is not None)
+    result = importer.run()
+    return result, {"dt": step[0], "dt_from": step[1], "node_dt": importer.node_steps}
+
+
+def _metadata_dt(subject: str, value) -> float:
+    """A "dt" entry of NIR metadata as seconds, or an SpcError naming where it is."""
+    try:
+        seconds = float(np.asarray(value).reshape(-1)[0]) if np.size(value) == 1 else float("nan")
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SpcError(subject, f"has metadata dt = {value!r}, which is not a positive number of seconds", "fix the metadata, or give the time step with --dt")
+    return seconds
 
 
 def _read(path: Path) -> nir.NIRGraph:
@@ -136,13 +170,21 @@ def _pair(value, dims: int) -> tuple[int, ...]:
     return tuple(int(v) for v in np.broadcast_to(values, (dims,)))
 
 
+def _same_shape(declared: tuple[int, ...], got: tuple[int, ...]) -> bool:
+    """An Output's declared shape matches, also with leading singleton dimensions (Rockpool writes
+    its Output with batch and time dimensions of 1)."""
+    extra = len(declared) - len(got)
+    return declared[max(extra, 0):] == got and extra >= 0 and all(d == 1 for d in declared[:extra])
+
+
 def _scalar(values: np.ndarray) -> float | None:
     return float(values[0]) if np.all(values == values[0]) else None
 
 
 class _Importer:
-    def __init__(self, nodes: dict, edges: list[tuple[str, str]], dt: float):
-        self.nir, self.dt = nodes, dt
+    def __init__(self, nodes: dict, edges: list[tuple[str, str]], step: tuple[float, str], override: bool):
+        self.nir, self.step, self.override = nodes, step, override
+        self.node_steps: dict[str, float] = {}  # nodes whose own metadata gives another dt
         if len(set(edges)) != len(edges):
             raise SpcError("NIR graph", "lists an edge twice", "list each edge once (NIR sums distinct edges)")
         for a, b in edges:
@@ -177,7 +219,7 @@ class _Importer:
             handler(name, node)
         out = self._input(outputs[0])
         declared = self.nir[outputs[0]].output_type.get("output")
-        if declared is not None and tuple(int(d) for d in declared) != self.shapes[out]:
+        if declared is not None and not _same_shape(tuple(int(d) for d in np.atleast_1d(declared)), self.shapes[out]):
             raise refusal(outputs[0], self.nir[outputs[0]], f"declares shape {tuple(int(d) for d in declared)} but receives {self.shapes[out]}", "fix the Output node's shape")
         return ir.Graph(tuple(self.nodes), (out,))
 
@@ -225,9 +267,14 @@ class _Importer:
         channel = per[:, 0]
         return channel[:1] if np.all(channel == channel[0]) else channel
 
-    def _dt(self, node) -> float:
-        """The node's metadata "dt", else the graph's."""
-        return float(node.metadata.get("dt", self.dt))
+    def _dt(self, name: str, node) -> tuple[float, str]:
+        """(seconds, where they come from): --dt, else the node's metadata "dt", else the graph's."""
+        if self.override or "dt" not in (node.metadata or {}):
+            return self.step
+        seconds = _metadata_dt(f"NIR node '{name}' ({type(node).__name__})", node.metadata["dt"])
+        if seconds != self.step[0]:
+            self.node_steps[name] = seconds
+        return seconds, f"node '{name}' metadata"
 
     # --- synapses ---------------------------------------------------------------------------
     def _Input(self, name, node):
@@ -272,11 +319,8 @@ class _Importer:
         self._average(name, node, name)
 
     def _SumPool2d(self, name, node):
-        """The window sum: the average (padding counted) times the window's area."""
-        average = self._average(name, node, f"{name}:average")
-        channels = self.shapes[average][0]
-        area = float(math.prod(_pair(node.kernel_size, 2)))
-        self._emit(name, ir.BatchNorm(scale=np.full(channels, area), shift=np.zeros(channels)), (average,), name)
+        kernel, stride, padding = (_pair(v, 2) for v in (node.kernel_size, node.stride, node.padding))
+        self._emit(name, ir.SumPool2d(kernel, stride, padding), (self._input(name),), name)
 
     def _Scale(self, name, node):
         source = self._input(name)
@@ -297,14 +341,19 @@ class _Importer:
         raise refusal(name, node, "delays a signal outside spc's FIR form (Delay → Scale branches summed at a Threshold)", "express the delay line as Delay → Scale branches into one Threshold, or remove it")
 
     # --- neurons ----------------------------------------------------------------------------
-    def _leak(self, name, node, shape, tau, r, v_leak, v_reset=0.0):
+    def _leak(self, name, node, shape, tau, r, v_leak, v_reset=0.0, what=("tau", "r")):
         """(decay, gain) of LI/LIF: a = 1 − dt/τ, g = R·dt/τ, refusing a leak toward v_leak ≠ v_reset
-        (NIR's per-neuron arrays, before they become per-channel)."""
-        tau, r = (self._channels(name, node, what, v, shape) for what, v in (("tau", tau), ("r", r)))
+        and a τ shorter than the step (NIR's per-neuron arrays, before they become per-channel).
+        `what` names the parameters in errors (CubaLIF: tau_syn and w_in, tau_mem and r)."""
+        tau, r = (self._channels(name, node, label, v, shape) for label, v in zip(what, (tau, r)))
         leak = self._channels(name, node, "v_leak − v_reset", np.asarray(v_leak) - np.asarray(v_reset), shape)
         if np.any(leak != 0):
             raise refusal(name, node, "leaks toward v_leak ≠ v_reset, a constant drive spc's neurons do not have", "set v_leak = v_reset (e.g. both 0) and put the drive into the bias of the layer before it")
-        dt = self._dt(node)
+        dt, origin = self._dt(name, node)
+        short = np.isnan(tau) | (tau < dt)
+        if np.any(short):
+            bad = float(tau[short][0])
+            raise refusal(name, node, f"has {what[0]} = {bad:g} s, shorter than the time step dt = {dt:g} s ({origin}), so its decay per step 1 − dt/{what[0]} = {1 - dt / bad:.4g} is negative", "give the time step the exporter assumed with --dt (Python: spc.compile(path, dt=...)); the README's 'Bringing your model' lists each framework's")
         return 1.0 - dt / tau, r * dt / tau
 
     def _lif_op(self, name, node, shape, decay, gain) -> LIFOp:
@@ -321,7 +370,7 @@ class _Importer:
     def _IF(self, name, node):
         source = self._input(name)
         shape = self.shapes[source]
-        gain = self._channels(name, node, "r", node.r, shape) * self._dt(node)
+        gain = self._channels(name, node, "r", node.r, shape) * self._dt(name, node)[0]
         self._emit(name, self._lif_op(name, node, shape, np.ones(1), gain), (source,), name)
 
     def _LI(self, name, node):
@@ -331,13 +380,13 @@ class _Importer:
 
     def _I(self, name, node):
         source = self._input(name)
-        gain = self._channels(name, node, "r", node.r, self.shapes[source]) * self._dt(node)
+        gain = self._channels(name, node, "r", node.r, self.shapes[source]) * self._dt(name, node)[0]
         self._emit(name, LIOp(decay=np.ones(1), gain=gain), (source,), name)
 
     def _cuba(self, name, node, shape):
         """(α, g₁), (β, g₂) of a current-based cascade."""
-        current = self._leak(name, node, shape, node.tau_syn, node.w_in, 0.0)
-        membrane = self._leak(name, node, shape, node.tau_mem, node.r, node.v_leak, getattr(node, "v_reset", 0.0))
+        current = self._leak(name, node, shape, node.tau_syn, node.w_in, 0.0, what=("tau_syn", "w_in"))
+        membrane = self._leak(name, node, shape, node.tau_mem, node.r, node.v_leak, getattr(node, "v_reset", 0.0), what=("tau_mem", "r"))
         return current, membrane
 
     def _CubaLIF(self, name, node):
@@ -420,7 +469,7 @@ class _Importer:
         for scale in self.preds[name]:
             feed, lag = self.preds[scale][0], 0
             if isinstance(self.nir[feed], nir.Delay):
-                delay, dt = self.nir[feed], self._dt(self.nir[feed])
+                delay, dt = self.nir[feed], self._dt(feed, self.nir[feed])[0]
                 feed = self.preds[feed][0]
                 seconds = _scalar(self._channels(self.preds[scale][0], delay, "delay", delay.delay, self.shapes[self.value[feed]]))
                 lag = -1 if seconds is None else round(seconds / dt)

@@ -68,7 +68,10 @@ class Comparison:
 
     @property
     def agreement(self) -> float | None:
-        return 1.0 - self.spike_mismatches / self.spikes_compared if self.spikes_compared else None
+        """The share of spikes that agree; for real-valued outputs, of values within the tolerance."""
+        if self.spikes_compared:
+            return 1.0 - self.spike_mismatches / self.spikes_compared
+        return 1.0 - self.membrane_violations / self.error_count if self.error_count else None
 
     @property
     def mean_abs_error(self) -> float | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spc.compiler.ir import channel_view
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
 from spc.compiler.rng import uniform_bits
 from spc.runtime.float_cells import fir, time_view
 
@@ -134,7 +134,15 @@ def resonator(cell: QResonator, x, state, t0, sats):
     return out, (u, r)
 
 
-CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed, QSigmoid: sigmoid, QGate: gate, QGated: gated, QResonator: resonator}
+def rescale(cell: QRescale, x, state, t0, sats):
+    """sat_W((x·m + 2^(n−1)) >> n): x times m·2^−n, rounded half up (no rounding term when n = 0)."""
+    shape = x.shape[2:]
+    m, n = (channel_view(a.astype(np.int64), shape) for a in (cell.multiplier, cell.shift))
+    half = np.where(n > 0, np.left_shift(1, np.maximum(n - 1, 0)), 0)
+    return sats.sat((x * m + half) >> n, cell.width), None
+
+
+CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed, QSigmoid: sigmoid, QGate: gate, QGated: gated, QResonator: resonator, QRescale: rescale}
 
 
 def spikes(fire: QFire, h: np.ndarray, t0: int) -> np.ndarray:

@@ -37,14 +37,18 @@ def synapse(op: ir.Op, inputs: list[torch.Tensor]) -> torch.Tensor:
         return _per_step(lambda v: conv(v, _tensor(op.weight, x), _tensor(op.bias, x), op.stride, op.padding, op.dilation, op.groups), x)
     if isinstance(op, ir.AvgPool2d):
         return _per_step(lambda v: F.avg_pool2d(v, op.kernel, op.stride, op.padding, count_include_pad=op.count_include_pad), x)
+    if isinstance(op, ir.SumPool2d):
+        return _per_step(lambda v: F.avg_pool2d(v, op.kernel, op.stride, op.padding, divisor_override=1), x)
     if isinstance(op, ir.MaxPool2d):
         return _per_step(lambda v: F.max_pool2d(v, op.kernel, op.stride, op.padding, op.dilation), x)
     if isinstance(op, ir.Reshape):
         return x.reshape(x.shape[:2] + tuple(op.shape))
-    if isinstance(op, ir.BatchNorm):
+    if isinstance(op, ir.ScaleShift):
         return x * channel_tensor(op.scale, x) + channel_tensor(op.shift, x)
     if isinstance(op, ir.Add):
         return inputs[0] + inputs[1]
+    if isinstance(op, ir.Mul):
+        return inputs[0] * inputs[1]
     raise TypeError(f"the parallel runtime cannot run {op.kind}")
 
 

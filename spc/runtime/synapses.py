@@ -103,6 +103,12 @@ def max_pool2d(x: np.ndarray, op: ir.MaxPool2d) -> np.ndarray:
     return _windows(x, op.kernel, op.stride, op.padding, op.dilation, lowest).max(axis=(-2, -1))
 
 
+def _integers(inputs: list[np.ndarray]):
+    """int64 for an elementwise op on integers (two int32 sums may not fit int32, uint8 spikes no
+    negative value), else None: numpy's own promotion of floats."""
+    return np.int64 if all(a.dtype.kind in "iub" for a in inputs) else None
+
+
 def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     """Apply a synaptic op to time-major inputs [T, B, ...]."""
     x = inputs[0]
@@ -120,11 +126,14 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
         y = max_pool2d(folded, op)
     elif isinstance(op, ir.Reshape):
         y = folded.reshape((steps * batch,) + tuple(op.shape))
-    elif isinstance(op, ir.BatchNorm):
+    elif isinstance(op, ir.ScaleShift):
         shape = x.shape[2:]
-        y = folded * ir.channel_view(op.scale, shape) + ir.channel_view(op.shift, shape)
-    elif isinstance(op, ir.Add):  # integers in int64: two int32 sums may not fit int32
-        return np.add(inputs[0], inputs[1], dtype=np.int64 if inputs[0].dtype.kind in "iub" and inputs[1].dtype.kind in "iub" else None)
+        dtype = np.int64 if x.dtype.kind in "iub" else x.dtype  # integers in int64: spikes arrive as uint8
+        y = folded.astype(dtype, copy=False) * ir.channel_view(op.scale.astype(dtype, copy=False), shape) + ir.channel_view(op.shift.astype(dtype, copy=False), shape)
+    elif isinstance(op, ir.Add):
+        return np.add(inputs[0], inputs[1], dtype=_integers(inputs))
+    elif isinstance(op, ir.Mul):
+        return np.multiply(inputs[0], inputs[1], dtype=_integers(inputs))
     elif isinstance(op, ir.Quantize):
         limit = 2 ** (op.bits - 1)
         narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(t).bits >= op.bits)

@@ -67,6 +67,7 @@ class _Batch:
         self.raster_sample = raster_sample
         self.fires = {n.name: n.op.fire for n in compiled.stepwise.neurons()}
         self.neurons = [n.name for n in compiled.parallel.neurons()]
+        self.output_fire = self.fires.get(compiled.stepwise.outputs[0])  # None: a real-valued output (a readout, a Linear head), compared as values
         self.report = Report(samples=x.shape[1], labelled=labels is not None)
         self.rasters: dict[str, dict] = {}
 
@@ -96,7 +97,7 @@ class _Batch:
             self.add("parallel", "stepwise-float", name, "isolated", ref.outputs[name], forced.outputs[name], fire=self.fires[name], ref_h=ref.membranes[name], cand_h=forced.membranes[name])
         free = _timed(report, "stepwise-float", run_stepwise, compiled.stepwise, x)
         self.record("stepwise-float", free)
-        self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]])
+        self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.output_fire)
         runs = {"stepwise-float": free}
         if compiled.integer is not None:
             runs["integer"] = self._fidelity(free)
@@ -115,7 +116,7 @@ class _Batch:
         for layer, fire in self.fires.items():
             if layer in rec.outputs:
                 self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind)
-        self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.fires[self.compiled.stepwise.outputs[0]], kind=kind)
+        self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.output_fire, kind=kind)
 
     def _against_model(self, model, ref) -> None:
         compiled, x = self.compiled, self.x
@@ -128,7 +129,7 @@ class _Batch:
             approx = approximated.get(name)
             kind, note = ("approximation", f"approximation (opted in): {approx['what']}") if approx else ("equivalence", "")
             self.add("torch-model", "parallel", name, "isolated", original.outputs[name], forced.outputs[name], fire=self.fires[name], cand_h=forced.membranes[name], kind=kind, note=note)
-        self.add("torch-model", "parallel", "(output)", "end-to-end", original.output, ref.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="approximation" if approximated else "equivalence")
+        self.add("torch-model", "parallel", "(output)", "end-to-end", original.output, ref.output, fire=self.output_fire, kind="approximation" if approximated else "equivalence")
 
     def _fidelity(self, floats) -> None:
         compiled, x = self.compiled, self.x
@@ -142,7 +143,7 @@ class _Batch:
         free = _timed(self.report, "integer", run_stepwise, compiled.integer, x)
         self.record("integer", free)
         self.report.saturations = dict(free.saturations)
-        self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.fires[compiled.stepwise.outputs[0]], kind="fidelity")
+        self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.output_fire, kind="fidelity")
         return free
 
 

@@ -25,7 +25,8 @@ Firing: NIR fires on `v > v_threshold`; spc's `h ≥ θ` is written as the large
 spc node → NIR nodes (the last one keeps the spc node's name; helpers are `NAME:role`):
 - Linear → Affine (Linear without bias); Conv → Conv1d/Conv2d; AvgPool2d/SumPool2d → the same;
   Reshape → Flatten (of consecutive dimensions, counted without the batch); an unfolded BatchNorm
-  → a diagonal Affine or 1×1 convolution; Add → fan-in edges (NIR sums a node's inputs).
+  or a ScaleShift → a diagonal Affine or 1×1 convolution; Add → fan-in edges (NIR sums a node's
+  inputs). Mul (a product of two tensors) is refused.
 - Leaky + reset to zero → LIF (IF when a = 1); two Leaky + reset to zero → CubaLIF, and so is a
   non-spiking leaky layer that feeds only such a LIF (an `LI` then `LIF` of spc's torch API);
   non-spiking Leaky → LI (I when a = 1), two → CubaLI. A cascade is one Cuba node rather than two
@@ -217,17 +218,24 @@ class _Emitter:
             raise refusal(node.name, f"reshapes {shape} to {node.op.shape}, which is not a flattening of consecutive dimensions (NIR's only reshape)", "flatten instead, or " + ALTERNATIVE)
         self._simple(node, nir.Flatten(input_type={"input": np.array(shape)}, start_dim=dims[0], end_dim=dims[1]), sources)
 
-    def _BatchNorm(self, node, sources):
-        """An unfolded BatchNorm, y = s·x + t per channel: a diagonal Affine or 1×1 convolution."""
+    def _ScaleShift(self, node, sources):
+        """y = s·x + t per channel (an unfolded BatchNorm, or `1 − x`): a diagonal Affine or 1×1 convolution."""
         op, shape = node.op, self.graph.shapes[node.name]
-        diagonal = np.diag(op.scale.astype(np.float64))
+        channels = (shape[0],)
+        diagonal = np.diag(np.broadcast_to(op.scale.astype(np.float64), channels))
+        shift = np.broadcast_to(op.shift.astype(np.float64), channels).copy()
         if len(shape) == 1:
-            layer = nir.Affine(weight=diagonal, bias=op.shift.astype(np.float64))
+            layer = nir.Affine(weight=diagonal, bias=shift)
         elif len(shape) == 2:
-            layer = nir.Conv1d(input_shape=shape[1], weight=diagonal[:, :, None], stride=1, padding=0, dilation=1, groups=1, bias=op.shift.astype(np.float64))
+            layer = nir.Conv1d(input_shape=shape[1], weight=diagonal[:, :, None], stride=1, padding=0, dilation=1, groups=1, bias=shift)
         else:
-            layer = nir.Conv2d(input_shape=tuple(shape[1:]), weight=diagonal[:, :, None, None], stride=1, padding=0, dilation=1, groups=1, bias=op.shift.astype(np.float64))
+            layer = nir.Conv2d(input_shape=tuple(shape[1:]), weight=diagonal[:, :, None, None], stride=1, padding=0, dilation=1, groups=1, bias=shift)
         self._simple(node, layer, sources)
+
+    _BatchNorm = _ScaleShift
+
+    def _Mul(self, node, sources):
+        raise refusal(node.name, "multiplies two tensors (SEW-ResNet's AND / IAND), which NIR has no primitive for", "connect residual branches by ADD, or " + ALTERNATIVE)
 
     def _Add(self, node, sources):
         if len(set(sources)) != len(sources):

@@ -59,7 +59,7 @@ from spc.compiler import ir
 from spc.compiler.artifact import Compiled
 from spc.compiler.serialize import Stored
 from spc.compiler.cells import DelayLine, Fire, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed, TimeIndexedCell
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QResonator, QSigmoid, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
 from spc.errors import SpcError
 
 OPSET = 21
@@ -74,7 +74,7 @@ FLOAT64_EXACT = 2**53
 STEP = "step"
 """State key of the step counter (`state_in.step`); a cell's key `<layer>.<i>` always differs."""
 LEAKY = (Leaky, QLeaky)
-CELLS = {"integer": (QLeaky, QDelayLine, QStepIndexed, QSigmoid, QGate, QGated, QResonator), "float": (Leaky, DelayLine, StepIndexed, Sigmoid, Gate, Gated, Resonator)}
+CELLS = {"integer": (QLeaky, QDelayLine, QStepIndexed, QSigmoid, QGate, QGated, QResonator, QRescale), "float": (Leaky, DelayLine, StepIndexed, Sigmoid, Gate, Gated, Resonator)}
 GATE_BITS = 24
 """The gate's probability tables hold σ · 2^24 (docs/integer-spec.md)."""
 FIRE = {"integer": QFire, "float": Fire}
@@ -365,14 +365,21 @@ class StepGraph(GraphBuilder):
         self.bounds[node.name] = self.bounds.get(node.inputs[0], 0)
         return self.op("Reshape", [x, self.const([0, *node.op.shape], np.int64)])
 
-    def op_BatchNorm(self, node, x):
-        shape = self.shape(node.name)
-        scaled = self.op("Mul", [x, self.const(ir.channel_view(node.op.scale, shape), np.float64)])
-        return self.op("Add", [scaled, self.const(ir.channel_view(node.op.shift, shape), np.float64)])
+    def op_ScaleShift(self, node, x):
+        op, shape = node.op, self.shape(node.name)
+        self.bounds[node.name] = self.bounds.get(node.inputs[0], 0) * float(np.abs(op.scale).max()) + float(np.abs(op.shift).max())
+        scaled = self.op("Mul", [x, self.channel_const(op.scale, shape)])
+        return self.op("Add", [scaled, self.channel_const(op.shift, shape)])
+
+    op_BatchNorm = op_ScaleShift  # float graphs only (ONLY): the quantizer writes integer ScaleShifts
 
     def op_Add(self, node, a, b):
         self.bounds[node.name] = sum(self.bounds.get(i, 0) for i in node.inputs)
         return self.op("Add", [a, b])
+
+    def op_Mul(self, node, a, b):
+        self.bounds[node.name] = math.prod(self.bounds.get(i, 0) for i in node.inputs)
+        return self.op("Mul", [a, b])
 
     # --- neurons ------------------------------------------------------------------------------
     def op_Neuron(self, node, x):
@@ -516,6 +523,14 @@ class StepGraph(GraphBuilder):
         self.emit_state(key, u_next, dims)
         self.emit_state(f"{key}.r", r_next, dims)
         return u_next
+
+    def cell_Rescale(self, key: str, cell, x: str, shape) -> str:
+        """sat_W((x·m + 2^(n−1)) >> n), the floor shift per channel (docs/integer-spec.md)."""
+        n = cell.shift.astype(np.int64)
+        half = np.where(n > 0, np.left_shift(1, np.maximum(n - 1, 0)), 0)
+        product = self.op("Mul", [x, self.channel_const(cell.multiplier, shape)])
+        rounded = self.op("Add", [product, self.channel_const(half, shape)])
+        return self.sat(self.floor_shift(rounded, ir.channel_view(n, shape)), cell.width)
 
     def logistic(self, x: str) -> str:
         """σ(x) in float64, as 1 / (1 + exp(−x)) (exp overflows to inf for x < −709: σ = 0)."""

@@ -40,6 +40,8 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
         raise SpcError(f"model factory '{factory_name}' in {path}", "does not exist", f"name one of: {', '.join(available) or '(no functions defined there)'}")
     try:
         model = factory()
+    except ImportError as e:
+        raise SpcError(f"model factory '{factory_name}' in {path}", f"failed to import what it needs ({type(e).__name__}: {e})", "install the missing package into the environment spc runs in") from None
     except Exception as e:
         raise SpcError(f"model factory '{factory_name}' in {path}", f"raised {type(e).__name__}: {e}", "make the factory callable without arguments") from None
     if not isinstance(model, nn.Module):

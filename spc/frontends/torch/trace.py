@@ -34,7 +34,7 @@ from spc.frontends.torch.perstep import PerStep
 NEURONS: dict[type, Callable[[nn.Module], ParallelNeuronOp]] = {cls: cls.to_op for cls in neurons.TRAINABLE}
 """Neuron module type -> its IR operation. Other frontends (SpikingJelly) add their classes."""
 
-SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool2d, MaxPool2d, Flatten, Dropout, Identity, residual +"
+SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool1d/2d, MaxPool1d/2d, AdaptiveAvgPool1d/2d (as a plain average), Flatten, Dropout, Identity, and in forward(): + and − of tensors, * of tensors, arithmetic with numbers, torch.flatten"
 
 
 def module_class(module: nn.Module) -> type:
@@ -98,42 +98,99 @@ def _batchnorm(path, m: nn.modules.batchnorm._BatchNorm) -> ir.BatchNorm:
     return ir.BatchNorm(scale=scale, shift=beta - mean * scale)
 
 
-def _avgpool(path, m: nn.AvgPool2d) -> ir.AvgPool2d:
-    if m.ceil_mode or m.divisor_override is not None:
-        raise _unsupported(path, m, "ceil_mode and divisor_override are not supported", "use the default AvgPool2d options")
-    kernel = _pair(m.kernel_size)
-    return ir.AvgPool2d(kernel=kernel, stride=_pair(m.stride or kernel), padding=_pair(m.padding), count_include_pad=m.count_include_pad)
+_POOL_1D = (nn.AvgPool1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d)
 
 
-def _maxpool(path, m: nn.MaxPool2d) -> ir.MaxPool2d:
+def _lift(value, dims: int, fill: int) -> tuple[int, int]:
+    """A pooling parameter as its 2-d pair: as given for a 2-d layer, (fill, v) for a 1-d one."""
+    if dims == 2:
+        return _pair(value)
+    return (fill, value[0] if isinstance(value, (tuple, list)) else value)
+
+
+def _pool_rank(path: str, m: nn.Module, shape: tuple[int, ...]) -> int:
+    dims = 1 if isinstance(m, _POOL_1D) else 2
+    if len(shape) != dims + 1:
+        raise _unsupported(path, m, f"takes a [C, {'L' if dims == 1 else 'H, W'}] tensor per step, but receives shape {shape}")
+    return dims
+
+
+def _as_2d(path: str, shape: tuple[int, ...], pool: ir.Op) -> list[tuple[str, ir.Op]]:
+    """A 1-d pooling of a per-step [C, L] tensor as the 2-d pooling (kernel 1 × k) of [C, 1, L]
+    between two reshapes: one pooling operation in the IR serves both ranks."""
+    channels, length = shape
+    out = pool.output_shape(path, [(channels, 1, length)])
+    return [(":as2d", ir.Reshape(shape=(channels, 1, length))), ("", pool), (":as1d", ir.Reshape(shape=(channels, out[2])))]
+
+
+def _placed(path: str, shape: tuple[int, ...], dims: int, pool: ir.Op) -> list[tuple[str, ir.Op]]:
+    return [("", pool)] if dims == 2 else _as_2d(path, shape, pool)
+
+
+def _avgpool(path, m, shape) -> list[tuple[str, ir.Op]]:
+    if m.ceil_mode or getattr(m, "divisor_override", None) is not None:
+        raise _unsupported(path, m, "ceil_mode and divisor_override are not supported", f"use the default {type(m).__name__} options")
+    dims = _pool_rank(path, m, shape)
+    kernel = _lift(m.kernel_size, dims, 1)
+    pool = ir.AvgPool2d(kernel=kernel, stride=_lift(m.stride, dims, 1) if m.stride else kernel, padding=_lift(m.padding, dims, 0), count_include_pad=m.count_include_pad)
+    return _placed(path, shape, dims, pool)
+
+
+def _maxpool(path, m, shape) -> list[tuple[str, ir.Op]]:
     if m.ceil_mode or m.return_indices:
-        raise _unsupported(path, m, "ceil_mode and return_indices are not supported", "use the default MaxPool2d options")
-    kernel = _pair(m.kernel_size)
-    return ir.MaxPool2d(kernel=kernel, stride=_pair(m.stride or kernel), padding=_pair(m.padding), dilation=_pair(m.dilation))
+        raise _unsupported(path, m, "ceil_mode and return_indices are not supported", f"use the default {type(m).__name__} options")
+    dims = _pool_rank(path, m, shape)
+    kernel = _lift(m.kernel_size, dims, 1)
+    pool = ir.MaxPool2d(kernel=kernel, stride=_lift(m.stride, dims, 1) if m.stride else kernel, padding=_lift(m.padding, dims, 0), dilation=_lift(m.dilation, dims, 1))
+    return _placed(path, shape, dims, pool)
 
 
-_PER_SAMPLE = {nn.Conv1d: _conv, nn.Conv2d: _conv, nn.BatchNorm1d: _batchnorm, nn.BatchNorm2d: _batchnorm, nn.AvgPool2d: _avgpool, nn.MaxPool2d: _maxpool}
-"""Layers that take one sample [N, C, ...]: they must run inside a per-step wrapper."""
+def _adaptive_avgpool(path, m, shape) -> list[tuple[str, ir.Op]]:
+    """An adaptive average pooling whose windows tile the input (each size a multiple of the output
+    size, as a ResNet head's AdaptiveAvgPool2d(1)) is a plain average pooling."""
+    dims = _pool_rank(path, m, shape)
+    spatial = shape[1:]
+    wanted = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * dims
+    sizes = tuple(s if w is None else w for s, w in zip(spatial, wanted))
+    if any(s % w for s, w in zip(spatial, sizes)):
+        raise _unsupported(path, m, f"pools {'×'.join(map(str, spatial))} to {'×'.join(map(str, sizes))}, whose windows differ in size or overlap; spc compiles adaptive pooling only where it is a plain average pooling", "choose an input size whose spatial sizes are multiples of the output size, or use an average pooling with explicit kernel and stride")
+    kernel = _lift(tuple(s // w for s, w in zip(spatial, sizes)), dims, 1)
+    return _placed(path, shape, dims, ir.AvgPool2d(kernel=kernel, stride=kernel, padding=(0, 0)))
+
+
+def _one(convert):
+    """A converter that makes one op into one that returns the list of (name suffix, op)."""
+    return lambda path, m, shape: [("", convert(path, m))]
+
+
+_PER_SAMPLE = {
+    nn.Conv1d: _one(_conv), nn.Conv2d: _one(_conv), nn.BatchNorm1d: _one(_batchnorm), nn.BatchNorm2d: _one(_batchnorm),
+    nn.AvgPool1d: _avgpool, nn.AvgPool2d: _avgpool, nn.MaxPool1d: _maxpool, nn.MaxPool2d: _maxpool,
+    nn.AdaptiveAvgPool1d: _adaptive_avgpool, nn.AdaptiveAvgPool2d: _adaptive_avgpool,
+}
+"""Layers that take one sample [N, C, ...]: they must run inside a per-step wrapper. Each converter
+returns the layer's ops as (suffix of the node name, op) pairs; suffix "" is the layer itself."""
 
 _PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
 
-def step_layer(path: str, m: nn.Module, shape: tuple[int, ...], lead: int, pass_through: tuple = ()) -> ir.Op | None:
-    """The IR op of a per-step layer applied to [*lead dims, *shape]; None when it vanishes at inference."""
-    if isinstance(m, _PASS_THROUGH + pass_through):
-        return None
+def step_layer(path: str, m: nn.Module, shape: tuple[int, ...], lead: int, sj) -> list[tuple[str, ir.Op]]:
+    """The IR ops of a per-step layer applied to [*lead dims, *shape], as (suffix of the node name,
+    op) pairs (none when the layer vanishes at inference); `sj` adds SpikingJelly's layers."""
+    if isinstance(m, _PASS_THROUGH + sj.PASS_THROUGH):
+        return []
     if isinstance(m, nn.Linear):
         if len(shape) != 1:
             raise _unsupported(path, m, f"applies to the last dimension of a per-step tensor of shape {shape}", "flatten the features before the Linear layer")
-        return ir.Linear(weight=to_numpy(m.weight), bias=to_numpy(m.bias) if m.bias is not None else None)
+        return [("", ir.Linear(weight=to_numpy(m.weight), bias=to_numpy(m.bias) if m.bias is not None else None))]
     if isinstance(m, nn.Flatten):
-        return ir.Reshape(shape=flatten_shape(describe(path, m), shape, m.start_dim, m.end_dim, lead))
-    convert = next((fn for cls, fn in _PER_SAMPLE.items() if isinstance(m, cls)), None)
+        return [("", ir.Reshape(shape=flatten_shape(describe(path, m), shape, m.start_dim, m.end_dim, lead)))]
+    convert = next((fn for cls, fn in {**_PER_SAMPLE, **sj.LAYERS}.items() if isinstance(m, cls)), None)
     if convert is None:
         raise _unsupported(path, m, "is not a layer spc can compile")
     if lead == 2:
         raise _unsupported(path, m, f"is applied to the time-major sequence [T, B, {', '.join(map(str, shape))}] directly, so it would mix time steps or fail", "wrap per-sample layers in spc.PerStep(...) so they run on every step")
-    return convert(path, m)
+    return convert(path, m, shape)
 
 
 class _NoSpikingJelly:
@@ -142,6 +199,15 @@ class _NoSpikingJelly:
     NEURONS: dict = {}
     FOLDING_WRAPPERS: tuple = ()
     PASS_THROUGH: tuple = ()
+    LAYERS: dict = {}
+
+    @staticmethod
+    def is_leaf(module):
+        return False
+
+    @staticmethod
+    def check_known(path, module):
+        pass
 
     @staticmethod
     def folds_time(module):
@@ -166,18 +232,20 @@ def spikingjelly_support(model: nn.Module):
 
 
 class _Tracer(torch.fx.Tracer):
-    """Leaves: neurons, known layers, folding wrappers, and any library module (reported by name)."""
+    """Leaves: neurons, known layers, folding wrappers, torch's own modules and SpikingJelly's layers
+    and neurons (converted, or reported by name). Containers and model blocks, the user's or a
+    library's (SpikingJelly's BasicBlock), are traced through, so their `+` and `*` become ops."""
 
-    def __init__(self, leaf_types: tuple[type, ...]):
+    def __init__(self, leaf_types: tuple[type, ...], sj):
         super().__init__()
-        self.leaf_types = leaf_types
+        self.leaf_types, self.sj = leaf_types, sj
 
     def is_leaf_module(self, m, qualname):
         if isinstance(m, self.leaf_types):
             return True
         if type(m) in (nn.Sequential, nn.ModuleList, nn.ModuleDict):
             return False
-        return type(m).__module__.startswith(("torch.nn", "spikingjelly"))
+        return type(m).__module__.startswith("torch.nn") or self.sj.is_leaf(m)
 
 
 def _shape(node: torch.fx.Node) -> tuple[int, ...]:
@@ -207,7 +275,7 @@ def from_torch(model: nn.Module, example: torch.Tensor) -> ir.Graph:
     sj = spikingjelly_support(model)
     neuron_types = {**NEURONS, **sj.NEURONS}
     wrappers = (PerStep,) + sj.FOLDING_WRAPPERS
-    tracer = _Tracer(tuple(neuron_types) + wrappers + (nn.Linear, nn.Flatten) + _PASS_THROUGH + sj.PASS_THROUGH)
+    tracer = _Tracer(tuple(neuron_types) + wrappers + (nn.Linear, nn.Flatten) + _PASS_THROUGH + sj.PASS_THROUGH, sj)
     was_training = model.training
     model.eval()
     try:
@@ -250,6 +318,7 @@ def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) 
             module = gm.get_submodule(node.target)
             src = env[node.args[0]]
             shape = build.shapes[src]
+            sj.check_known(node.target, module)
             if module_class(module) in neuron_types:
                 sj.check_step_mode(node.target, module)
                 env[node] = build.add(node.target, neuron_types[module_class(module)](module), (src,))
@@ -259,27 +328,93 @@ def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) 
                     path = f"{node.target}.{child_name}" if child_name else node.target
                     if module_class(child) in neuron_types:
                         raise _unsupported(path, child, "is a neuron inside a per-step wrapper, where it would see one step at a time", "move the neuron out of the wrapper")
-                    op = step_layer(path, child, shape, 1, sj.PASS_THROUGH)
-                    if op is not None:
-                        src = build.add(path, op, (src,))
+                    for suffix, op in step_layer(path, child, shape, 1, sj):
+                        src = build.add(path + suffix, op, (src,))
                         shape = build.shapes[src]
                 env[node] = src
             else:
-                op = step_layer(node.target, module, shape, 2, sj.PASS_THROUGH)
-                env[node] = src if op is None else build.add(node.target, op, (src,))
+                for suffix, op in step_layer(node.target, module, shape, 2, sj):
+                    src = build.add(node.target + suffix, op, (src,))
+                    shape = build.shapes[src]
+                env[node] = src
         elif node.op in ("call_function", "call_method"):
             env[node] = _convert_function(node, env, build)
         else:  # get_attr
+            owner = _enclosing(node)
+            if owner is not None:
+                attr = node.target.removeprefix(owner[0] + ".")
+                raise SpcError(owner[1], f"is a module spc does not know: its forward() reads its parameter '{attr}' directly", "if it is a neuron, replace it with one of spc's or SpikingJelly's (spc.PSN or neuron.PSN, spc.SlidingPSN, spc.LIF, ...); otherwise build it from the layers spc supports")
             raise SpcError(f"'{node.target}'", "reads a parameter or buffer directly in forward()", "use modules for every computation on the input")
     return ir.Graph(tuple(build.nodes), outputs)
+
+
+def _enclosing(node: torch.fx.Node) -> tuple[str, str] | None:
+    """(path, description) of the innermost module whose forward() produced an fx node, if any."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path, cls = list(stack.values())[-1]
+    return path, f"{path} ({cls.__module__}.{cls.__qualname__})"
+
+
+_ADD = (operator.add, operator.iadd, torch.add, "add", "add_")
+_SUB = (operator.sub, operator.isub, torch.sub, "sub", "sub_")
+_MUL = (operator.mul, operator.imul, torch.mul, "mul", "mul_")
+_DIV = (operator.truediv, operator.itruediv, torch.div, "div", "div_")
+_NEG = (operator.neg, torch.neg, "neg")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _scale_shift(scale: float, shift: float) -> ir.ScaleShift:
+    return ir.ScaleShift(scale=np.array([float(scale)]), shift=np.array([float(shift)]))
+
+
+def _arithmetic(node: torch.fx.Node, env, build: _Builder) -> str | None:
+    """Elementwise arithmetic of the forward: tensor + tensor (a residual sum), tensor − tensor,
+    tensor · tensor (SEW's AND, and IAND `x * (1 - y)`), and a tensor with a number (`1 - y`,
+    `x / 2`, `-x`): Add, Mul and ScaleShift. None when it is none of these."""
+    target, args = node.target, node.args
+    tensor = [isinstance(a, torch.fx.Node) and a in env for a in args]
+    if node.kwargs or not all(t or _number(a) for t, a in zip(tensor, args)):
+        return None
+    if target in _NEG and tensor == [True]:
+        return build.add(node.name, _scale_shift(-1.0, 0.0), (env[args[0]],))
+    if len(args) != 2:
+        return None
+    a, b = args
+    if tensor == [True, True]:
+        if target in _ADD:
+            return build.add(node.name, ir.Add(), (env[a], env[b]))
+        if target in _SUB:
+            negated = build.add(f"{node.name}:neg", _scale_shift(-1.0, 0.0), (env[b],))
+            return build.add(node.name, ir.Add(), (env[a], negated))
+        if target in _MUL:
+            return build.add(node.name, ir.Mul(), (env[a], env[b]))
+        return None
+    x, c = (env[a], b) if tensor[0] else (env[b], a)
+    if target in _ADD:
+        op = _scale_shift(1.0, c)
+    elif target in _SUB:
+        op = _scale_shift(1.0, -c) if tensor[0] else _scale_shift(-1.0, c)
+    elif target in _MUL:
+        op = _scale_shift(c, 0.0)
+    elif target in _DIV and tensor[0] and c != 0:
+        op = _scale_shift(1.0 / c, 0.0)
+    else:
+        return None
+    return build.add(node.name, op, (x,))
 
 
 def _convert_function(node: torch.fx.Node, env, build: _Builder) -> str:
     target = node.target
     label = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     tensors = [a for a in node.args if isinstance(a, torch.fx.Node)]
-    if target in (operator.add, torch.add, "add") and len(tensors) == 2 and len(node.args) == 2 and not node.kwargs:
-        return build.add(node.name, ir.Add(), (env[tensors[0]], env[tensors[1]]))
+    computed = _arithmetic(node, env, build)
+    if computed is not None:
+        return computed
     if target in (torch.flatten, "flatten") and len(tensors) == 1:
         args = list(node.args[1:]) + [None, None]
         start = node.kwargs.get("start_dim", args[0] if args[0] is not None else 0)
@@ -289,4 +424,9 @@ def _convert_function(node: torch.fx.Node, env, build: _Builder) -> str:
         return build.add(node.name, ir.Reshape(shape=shape), (src,))
     stack = node.meta.get("stack_trace", "")
     where = f" ({stack.strip().splitlines()[-2].strip()})" if stack.count("\n") >= 1 else ""
-    raise SpcError(f"operation '{label}' at '{node.name}'{where}", "is not supported in forward()", f"spc supports {SUPPORTED}")
+    owner = _enclosing(node)
+    inside = f" in {owner[1]}" if owner is not None else ""
+    fix = f"spc supports {SUPPORTED}"
+    if label in ("mean", "sum") and not inside:
+        fix = "return the time-major output [T, B, ...] (drop the mean or sum over time): spc's --labels accuracy takes the argmax of the output summed over time, as the mean's argmax is"
+    raise SpcError(f"operation '{label}' at '{node.name}'{inside}{where}", "is not supported in forward()", fix)

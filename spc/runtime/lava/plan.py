@@ -6,7 +6,7 @@ Mapping (fixed_pt from the integer graph, floating_pt from the float stepwise gr
 folded into the neuron axis, sample-major (spc's `[B, *shape]` order), so one run serves every
 sample: synapse matrices become block-diagonal.
 - `Input`, and the `Quantize` right after it (applied on the host): a stock RingBuffer plays it.
-- `Linear`, `Conv`, `SumPool2d` (and `AvgPool2d`, `BatchNorm` in float graphs): a stock Dense, or a
+- `Linear`, `Conv`, `SumPool2d`, `ScaleShift` (and `AvgPool2d`, `BatchNorm` in float graphs): a stock Dense, or a
   Sparse where the matrix is mostly zeros (an unrolled convolution, a batch fold). The matrix is
   found by running spc's own synapse kernel on unit vectors. A Dense holds no bias: the biases are
   carried, through any later synapses, to the next neuron as a constant `offset` it adds.
@@ -39,7 +39,7 @@ from spc.compiler.qcells import NO_LEAK, QLeaky
 from spc.errors import SpcError
 from spc.runtime.synapses import synapse
 
-SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.BatchNorm)
+SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.ScaleShift)  # ScaleShift: BatchNorm too
 TAGS = ("fixed_pt", "floating_pt")
 MAX_DELAY = 63  # Lava's fixed-point delayed synapses accept delays 0..63
 DENSE_FILL = 0.25  # a matrix with a larger share of nonzeros becomes a Dense, else a Sparse
@@ -140,7 +140,7 @@ def linear_map(op: ir.Op, shape: tuple[int, ...], dtype) -> tuple[sparse.csr_mat
         return sparse.csr_matrix(op.weight.astype(dtype, copy=False)), bias
     if isinstance(op, ir.Conv):
         linear = op.replace(bias=None)
-    elif isinstance(op, ir.BatchNorm):
+    elif isinstance(op, ir.ScaleShift):
         linear = op.replace(shift=np.zeros_like(op.shift))
     else:
         linear = op
@@ -192,6 +192,8 @@ class _Planner:
                 self.neuron(node)
             elif isinstance(op, ir.Dequantize) and node.name in self.graph.outputs:
                 self.plan.decode = (node.inputs[0], op)
+            elif isinstance(op, ir.Mul):
+                raise refuse(node.name, "multiplies two tensors (SEW-ResNet's AND / IAND); a Lava synapse only weighs and sums its inputs", "connect residual branches by ADD, or run this model with spc's simulator or ONNX")
             elif isinstance(op, ir.MaxPool2d):
                 raise refuse(node.name, "max pooling has no Lava synapse: a Dense sums its inputs, it cannot take their maximum", "use average pooling (it becomes a sum over each window, an exact Sparse synapse), or run this model with spc's simulator or ONNX")
             else:
