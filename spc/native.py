@@ -109,13 +109,15 @@ class Library:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """A pool of `workers` threads, made anew after a fork (a child inherits no threads)."""
+    """A pool of `workers` threads (one per count asked for), made anew after a fork (a child
+    inherits no threads)."""
     with _lock:
-        key = (workers, os.getpid())
-        if key not in _pools:
+        if _pools.get("pid") != os.getpid():
             _pools.clear()
-            _pools[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spc-native")
-        return _pools[key]
+            _pools["pid"] = os.getpid()
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spc-native")
+        return _pools[workers]
 
 
 def column_ranges(columns: int, threads: int) -> list[tuple[int, int]]:
