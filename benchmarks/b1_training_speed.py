@@ -15,9 +15,9 @@ interleaved rounds (each round runs every path once, in rotated order), 3 times 
 than 5 s a run. Each path reports the median and the min–max of its runs, and each ratio — over the
 plain loop, over the floor, over the compiled FIR — the median and min–max of the per-round ratios
 (runs made moments apart). Nothing waits for the machine to be quiet: the JSON records its load
-average instead. A configuration whose time, extrapolated from the previous T by its complexity,
-would exceed 60 s per run is skipped — or, for a dense T×T product, run at B = 1 — and the table
-says so. Memory per path: the activations saved for backward (distinct storages other than the
+average instead. A configuration whose time, extrapolated from its fastest run at the previous T by its complexity
+(from runs of at least 0.25 s: shorter ones are mostly overhead), would exceed 60 s per run is
+skipped — or, for a dense T×T product, run at B = 1 — and the table says so. Memory per path: the activations saved for backward (distinct storages other than the
 layer's parameters and buffers, the input included), in units of the input [T, B, N]; and the peak
 resident memory above the start of the run (Linux VmHWM; freed heap is returned to the OS before it).
 
@@ -42,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS, goal, interleaved, paired_ratios, spread, write_results  # noqa: E402
 
 import spc  # noqa: E402
-from spc.frontends.torch.kernels import filters, native  # noqa: E402
+from spc.frontends.torch.kernels import buffers, filters, native  # noqa: E402
 
 LIMIT_S = 60.0
+EXTRAPOLATE_FROM_S = 0.25
 SLOW_S = 5.0
 RUNS = 7  # interleaved timed runs per path (3 for paths slower than SLOW_S)
 SLOW_RUNS = 3
@@ -149,6 +150,7 @@ def _rss_kib(field: str) -> int | None:
 def probe(step: Callable[[], None], params: set[int]) -> dict:
     """One run: its time, the activations saved for backward (distinct storages other than
     `params`), the peak RSS above the start, and the kernels spc dispatched to."""
+    buffers.release()  # spc's idle output buffers too: the run allocates what it needs afresh
     try:
         ctypes.CDLL(None).malloc_trim(0)  # give freed heap memory back, so the baseline is honest
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM
@@ -224,10 +226,14 @@ class Candidate:
 
 
 def plan(case: Case, steps: int, batch: int, last: dict | None) -> tuple[int, str | None, str | None]:
-    """(batch, note, skip reason) for `case` at `steps`, extrapolating its time at the last T."""
+    """(batch, note, skip reason) for `case` at `steps`, extrapolating its fastest run at the last T
+    (the least disturbed) by its complexity; never from a run under EXTRAPOLATE_FROM_S, whose time is
+    mostly per-call overhead that does not grow with T."""
     if last is None or last["skipped"]:
         return batch, None, last and last["skipped"]  # a skipped case stays skipped at longer T
-    estimate = last["seconds"]["median"] * (steps / last["T"]) ** case.exponent * batch / last["B"]
+    if last["seconds"]["min"] < EXTRAPOLATE_FROM_S:
+        return batch, None, None
+    estimate = last["seconds"]["min"] * (steps / last["T"]) ** case.exponent * batch / last["B"]
     if estimate <= LIMIT_S:
         return batch, None, None
     why = f"≈ {estimate:.0f} s per run at B = {batch} (extrapolated ~T^{case.exponent} from T = {last['T']}); T×T weight {steps * steps * 4 / 2**30:.1f} GiB"
