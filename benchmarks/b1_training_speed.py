@@ -177,10 +177,13 @@ def probe(step: Callable[[], None], params: set[int]) -> dict:
     }
 
 
-def training_step(layer, steps: int, batch: int, neurons: int) -> Callable[[], None]:
+def example(steps: int, batch: int, neurons: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input x [T, B, N] (requiring its gradient) and the output gradient, the same for every path."""
     gen = torch.Generator().manual_seed(steps)
-    x = torch.randn(steps, batch, neurons, generator=gen).requires_grad_()
-    grad = torch.randn(steps, batch, neurons, generator=gen)
+    return torch.randn(steps, batch, neurons, generator=gen).requires_grad_(), torch.randn(steps, batch, neurons, generator=gen)
+
+
+def training_step(layer, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
     inputs = [x] + (list(layer.parameters()) if isinstance(layer, torch.nn.Module) else [])
     reset = getattr(layer, "reset", None)  # SpikingJelly's stateful modules
 
@@ -196,8 +199,9 @@ class Candidate:
     """One path at one T: its layer and training step, built once, or before every run when `fresh`
     (the dense T×T layers at B = 1, whose weights and gradients take GiBs each: one at a time)."""
 
-    def __init__(self, case: Case, steps: int, batch: int, neurons: int, fresh: bool):
-        self.case, self.steps, self.batch, self.neurons, self.fresh = case, steps, batch, neurons, fresh
+    def __init__(self, case: Case, data: tuple[torch.Tensor, torch.Tensor], fresh: bool):
+        self.case, self.data, self.fresh = case, data, fresh
+        self.steps, self.batch, self.neurons = data[0].shape
         self.step, self.params = None, set()
         self.prepare()
 
@@ -207,7 +211,7 @@ class Candidate:
             layer = self.case.make(self.steps, self.neurons)
             state = layer.state_dict().values() if isinstance(layer, torch.nn.Module) else ()
             self.params = {t.untyped_storage().data_ptr() for t in state}
-            self.step = training_step(layer, self.steps, self.batch, self.neurons)
+            self.step = training_step(layer, *self.data)
 
     def warm(self) -> dict:
         """The untimed first run, then the run that measures memory."""
@@ -244,13 +248,14 @@ def plan(case: Case, steps: int, batch: int, last: dict | None) -> tuple[int, st
 
 def run_T(steps: int, batch: int, neurons: int, last: dict, runs: int) -> list[dict]:
     """Every case at one T: planned, warmed and probed one by one, then timed in interleaved rounds."""
-    rows, candidates = [], {}
+    rows, candidates, data = [], {}, {}  # one input per batch size, shared by every path (at T = 16384 it takes 1 GiB)
     for case in cases():
         b, note, skipped = plan(case, steps, batch, last.get(case.name))
         row = {"T": steps, "path": case.name, "B": b, "N": neurons, "skipped": skipped, "note": note}
         rows.append(row)
         if skipped is None:
-            candidates[case.name] = Candidate(case, steps, b, neurons, fresh=b != batch)
+            data[b] = data.get(b) or example(steps, b, neurons)
+            candidates[case.name] = Candidate(case, data[b], fresh=b != batch)
             row.update(candidates[case.name].warm())
         last[case.name] = row
     slow = {r["path"] for r in rows if r["path"] in candidates and r["first_seconds"] >= SLOW_S}
