@@ -6,7 +6,8 @@ leaky (LI) readout whose membrane, summed over time, scores the ten classes. Tra
 parallel form on the CPU (seconds) and is cached; then spc compiles the trained model, proves the
 parallel and float stepwise forms equal on the test set, measures the integer form's fidelity, and
 compares the integer accuracy of both decay forms, before and after a short quantization-aware
-fine-tune for the bit-shift form.
+fine-tune for the bit-shift form. Last, its Loihi 2 coverage: which layers run on Lava's stock
+processes as compiled, and with scales chosen for them (`--lava-stock`), checked against Lava.
 
     python examples/digits.py                 # train (or load the cache), compile, verify
     spc compile examples/digits.py:build_model --weights examples/.cache/digits.pt --input-shape 16,1,64 -o out/digits
@@ -25,6 +26,8 @@ from torch import nn
 from tqdm import tqdm
 
 import spc
+from spc.compiler.xylo import DEVICE
+from spc.compiler.xylo import coverage as xylo_coverage
 
 T = 16
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -66,7 +69,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, batch: in
     xs, ys = torch.from_numpy(x), torch.from_numpy(y).long()
     generator = torch.Generator().manual_seed(0)
     model.train()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch")
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=None)  # on a terminal only
     for _ in bar:
         order = torch.randperm(len(ys), generator=generator)
         for start in range(0, len(ys), batch):
@@ -125,6 +128,7 @@ def main(argv=None) -> int:
 
     for target, entry in compiled.manifest["targets"].items():
         print(f"target {target}: " + (", ".join(entry["files"]) if "files" in entry else f"skipped ({entry['skipped'].splitlines()[0]})"))
+    print(f"\nXylo coverage ({DEVICE}):\n{xylo_coverage(compiled.stepwise)}\n")
     report = spc.verify(compiled, x_test, model=model, labels=y_test, backends=args.backends.split(",") if args.backends else ())
     print(report.table())
 
@@ -139,8 +143,26 @@ def main(argv=None) -> int:
     from spc.text_table import render
 
     print(render(("decay", "model", "float", "integer", "integer − float"), [(d, m, f"{100 * a['stepwise-float']:.2f}%", f"{100 * a['integer']:.2f}%", f"{100 * (a['integer'] - a['stepwise-float']):+.2f} pp") for d, m, a in rows]))
+    stock_passed = loihi_coverage(model, calib, compiled, x_test, y_test, "lava" in args.backends.split(","))
     print(f"\nreproduce with the CLI:\n  spc verify {out} --input {out.parent / 'digits_test_x.npy'} --labels {out.parent / 'digits_test_y.npy'} --backends sim,onnx,lava --report {out.parent / 'digits_report.html'}")
-    return 0 if report.passed else 1
+    return 0 if report.passed and stock_passed else 1
+
+
+def loihi_coverage(model: nn.Module, calib: np.ndarray, compiled: spc.Compiled, x_test, y_test, run_lava: bool) -> bool:
+    """Print which layers run on Lava's stock processes (Loihi 2) as compiled and when compiled with
+    --lava-stock (2-bit inputs hold the 0/1 spikes and leave the stock neurons' 16-bit input room),
+    that form's accuracy, and (with `run_lava`) its agreement with Lava's own models."""
+    from spc.compiler.summary import placement_summary
+
+    print("\nLoihi 2 coverage as compiled:\n" + placement_summary(compiled))
+    stock = spc.compile(model, (T, 1, 64), calib=calib, lava_stock=True, input_bits=2)
+    report = spc.verify(stock, x_test, labels=y_test, backends=("lava",) if run_lava else ())
+    print("with --lava-stock --input-bits 2:\n" + placement_summary(stock))
+    accuracy = report.accuracy
+    lava = [c for c in report.comparisons if c.candidate == "lava"]
+    exact = f"; Lava fixed_pt equals spc's simulator on every layer: {all(c.passed for c in lava)}" if lava else ""
+    print(f"integer accuracy {100 * accuracy['integer']:.2f}% (float {100 * accuracy['stepwise-float']:.2f}%){exact}")
+    return report.passed
 
 
 if __name__ == "__main__":

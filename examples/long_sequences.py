@@ -71,7 +71,7 @@ def trained_model(epochs: int, samples: int = 1024, steps: int = 256) -> nn.Modu
     xs, ys = torch.from_numpy(x), torch.from_numpy(y).long()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
-    for _ in tqdm(range(epochs), desc="training (parallel form, T = 256)", unit="epoch"):
+    for _ in tqdm(range(epochs), desc="training (parallel form, T = 256)", unit="epoch", disable=None):  # on a terminal only
         order = torch.randperm(len(ys), generator=generator)
         for start in range(0, len(ys), 64):
             idx = order[start : start + 64]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import spc
+from spc.quiet import quiet_third_parties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digits  # noqa: E402  (examples/digits.py: data and training loop)
@@ -43,6 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="use only this many digits (a quick run)")
     parser.add_argument("--out", default="out/spikingjelly_digits")
     args = parser.parse_args(argv)
+    quiet_third_parties()  # torch's "Triton not available" as SpikingJelly loads
     from spikingjelly.activation_based import functional
 
     x_train, y_train, x_test, y_test = digits.load_data(args.samples)

@@ -9,12 +9,14 @@ import torch
 
 from spc.compiler.artifact import FORMAT, FORMAT_VERSION, Compiled, load
 from spc.compiler.calibrate import calibrate
+from spc.compiler.emit import TARGETS
 from spc.compiler.passes import approximate_time_invariant, check_causality, fold_batchnorm, lower
 from spc.compiler.quantize import QuantOptions, quantize
 from spc.errors import SpcError
 from spc.files import load_array
+from spc.progress import Stages
 from spc.frontends.torch.trace import from_torch
-from spc.runtime.backends import BACKENDS, run_backend
+from spc.runtime.backends import require_backend, run_backend
 from spc.compiler.ir import Graph
 from spc.runtime.recording import check_input
 from spc.runtime.sim import run_stepwise
@@ -79,6 +81,9 @@ def compile(
     integer: bool = True,
     targets: tuple[str, ...] | None = None,
     dt: float | None = None,
+    profile: str | None = None,
+    progress: bool = True,
+    lava_stock_only: bool = False,
     **quantization,
 ) -> Compiled:
     """Trace `model` (a torch module, or the path of a .nir file) on an example input (a tensor, an
@@ -90,42 +95,83 @@ def compile(
     `calib` is calibration input [T, B, ...], or the path of a .npy file holding it (random spike
     trains when None); the remaining keyword
     arguments are `QuantOptions` fields: decay='int12'|'shift', taps='int'|'pow2', width=24,
-    weight_bits=8, input_bits=8, per_channel=False. `time_invariant=N` (opt-in) replaces time-indexed
+    weight_bits=8, input_bits=8, per_channel=False, lava_stock=False (choose scales Lava's stock
+    processes hold exactly). `time_invariant=N` (opt-in) replaces time-indexed
     kernels (PSN, MaskedPSN, IPSU, RPSU) by N time-invariant terms so the model runs for any length;
     the approximation is recorded and `verify(model=...)` measures its effect. `dt` (NIR files only)
     is the time step in seconds the file's time constants are read with, instead of its metadata's
-    or spc's default 1e-4 s; the manifest records which was used."""
-    options = QuantOptions(**quantization)
+    or spc's default 1e-4 s; the manifest records which was used. A progress bar shows the stages on
+    a terminal (`progress=False`: never).
+
+    `profile` chooses the integer arithmetic: 'default' (docs/integer-spec.md; ONNX, Lava) or 'xylo'
+    (SynSense Xylo's, for the 'xylo' target; the default when `targets` names it). Under 'xylo'
+    every neuron takes Xylo's form first (`spc.compiler.xylo`), what that changes is recorded per
+    layer in the quantization report, and what has no Xylo form is refused. `lava_stock_only`
+    (implies lava_stock) refuses, with every reason, a model any of whose layers cannot run on Lava's
+    stock processes, i.e. on Loihi 2 (docs/loihi2-stock.md)."""
+    profile = profile or ("xylo" if targets and "xylo" in targets else "default")
+    if lava_stock_only:
+        if not integer or profile != "default":
+            raise SpcError("--lava-stock-only", "needs the default integer form (Lava's), which --float-only or the Xylo profile leave out", "drop one of the two")
+        quantization["lava_stock"] = True
+    options = QuantOptions.for_profile(profile, **quantization)
     options.check()
-    traced, example_shape, source, step = trace(model, example, dt)
-    parallel, approximations = check_causality(traced, drop_future)
-    if time_invariant is not None:
-        parallel, fitted = approximate_time_invariant(parallel, time_invariant)
-        approximations = approximations + fitted
-    stepwise = lower(fold_batchnorm(parallel))
-    integer_graph, report = None, None
-    if integer:
-        subject = "calibration data"
-        if isinstance(calib, (str, Path)):
-            subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
-        cal = calibrate(stepwise, calib, example_shape[0], subject)
-        integer_graph, report = quantize(stepwise, cal, options)
-        report["warnings"] = _check_quantization(integer_graph, report, cal)
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "spc_version": __import__("spc").__version__,
-        "model": source,
-        "example_input_shape": list(example_shape),
-        "time_steps": stepwise.time_steps,
-        "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, **(report["options"] if report else {})},
-        "approximations": [a.to_json() for a in approximations],
-        **({"nir": step} if step else {}),
-    }
-    compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
-    if out is not None:
-        compiled.save(out, force=force, targets=targets)
+    emitted = len(TARGETS if targets is None else targets)
+    with Stages("compiling", 2 + 3 * integer + (1 + emitted if out is not None else 0), progress) as stages:
+        stages.start("tracing")
+        traced, example_shape, source, step = trace(model, example, dt)
+        stages.start("lowering")
+        parallel, approximations = check_causality(traced, drop_future)
+        if time_invariant is not None:
+            parallel, fitted = approximate_time_invariant(parallel, time_invariant)
+            approximations = approximations + fitted
+        stepwise = lower(fold_batchnorm(parallel))
+        integer_graph, report = None, None
+        if integer:
+            stages.start("calibrating")
+            subject = "calibration data"
+            if isinstance(calib, (str, Path)):
+                subject, calib = f"calibration file {calib}", load_array(calib, "calibration")
+            mapped, mapping = stepwise, None
+            if options.profile == "xylo":
+                from spc.compiler.xylo import DEVICE, resources, xylo_form
+
+                mapped, mapping = xylo_form(stepwise)
+            cal = calibrate(mapped, calib, example_shape[0], subject)
+            stages.start("quantizing")
+            integer_graph, report = quantize(mapped, cal, options)
+            if mapping is not None:
+                report["xylo"] = {"device": DEVICE, "layers": {m.layer: m.to_json() for m in mapping}, "resources": resources(integer_graph)}
+            stages.start("checking the integer form")
+            report["warnings"] = _check_quantization(integer_graph, report, cal)
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "spc_version": __import__("spc").__version__,
+            "model": source,
+            "example_input_shape": list(example_shape),
+            "time_steps": stepwise.time_steps,
+            "options": {"drop_future": drop_future, "time_invariant": time_invariant, "integer": integer, "lava_stock_only": lava_stock_only, **(report["options"] if report else {})},
+            "approximations": [a.to_json() for a in approximations],
+            **({"nir": step} if step else {}),
+        }
+        compiled = Compiled(parallel, stepwise, manifest, integer_graph, report)
+        if lava_stock_only:
+            _require_lava_stock(integer_graph)
+        if out is not None:
+            compiled.save(out, force=force, targets=targets, stage=stages.start)
     return compiled
+
+
+def _require_lava_stock(integer: Graph) -> None:
+    """Refuse, listing every reason, an integer graph with layers Lava's stock processes cannot run."""
+    from spc.runtime.lava.plan import plan_network
+
+    placement = plan_network(integer, "fixed_pt").placement
+    cpu = {layer: p.reason for layer, p in placement.items() if p.loihi2 != "stock"}
+    if cpu:
+        listed = "".join(f"\n    {layer}: {reason}" for layer, reason in cpu.items())
+        raise SpcError("--lava-stock-only", f"{len(cpu)} of {len(placement)} layers cannot run on Lava's stock processes (Loihi 2), only in spc's CPU process:{listed}", "change those layers as each reason says, or drop --lava-stock-only to run them on the CPU")
 
 
 def _check_quantization(integer: Graph, report: dict, cal) -> list[str]:
@@ -176,8 +222,7 @@ def verify(compiled: Compiled | str | Path, x: np.ndarray, model: torch.nn.Modul
     if not 0 <= sample < x.shape[1]:
         raise SpcError(f"raster sample {sample}", f"is not one of the input's {x.shape[1]} samples", f"choose a sample index from 0 to {x.shape[1] - 1}")
     for name in options.get("backends", ()):
-        if name not in BACKENDS:
-            raise SpcError(f"backend '{name}'", "is not available", f"choose from {', '.join(BACKENDS)}")
+        require_backend(name)
     if options.get("batch_size") is not None and options["batch_size"] < 1:
         raise SpcError(f"batch size {options['batch_size']}", "must be at least 1", "omit it to let spc choose")
     return _verify(compiled, x, model, labels, **options)

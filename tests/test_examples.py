@@ -17,6 +17,9 @@ def test_digits_trains_compiles_and_verifies(tmp_path, monkeypatch, capsys):
     assert accuracy["parallel"] == accuracy["stepwise-float"] == accuracy["torch-model"]
     assert accuracy["parallel"] > 70  # 12 epochs on 400 digits already learn a lot
     assert (tmp_path / "cache" / "digits-12ep.pt").exists()
+    coverage = out.split("with --lava-stock --input-bits 2:")[1]
+    assert "  masked: CPU only: spc process — a time-indexed kernel" in coverage and "  readout: Loihi 2: stock" in coverage
+    assert "Lava fixed_pt equals spc's simulator on every layer: True" in coverage
 
 
 def test_digits_integer_accuracy_is_within_half_a_point_of_float(tmp_path, monkeypatch):

@@ -159,7 +159,8 @@ def test_a_compiled_model_runs_from_its_directory_and_is_emitted(tmp_path):
     floating = run_lava(c, x, tag="floating_pt")
     np.testing.assert_allclose(floating.output, run_stepwise(c.stepwise, x).output, rtol=1e-12, atol=1e-12)
 
-    paths = emit_lava(c, tmp_path / "out")
+    paths, info = emit_lava(c, tmp_path / "out")
+    assert info["placement"] == c.manifest["targets"]["lava"]["placement"]
     assert [p.name for p in paths] == ["network.json", "weights.npz"]
     doc, arrays = json.loads(paths[0].read_text()), np.load(paths[1])
     procs = {p["name"]: p for p in doc["processes"]}

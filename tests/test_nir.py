@@ -1,7 +1,6 @@
 """NIR: spc → NIR → spc round trips, refusals, the realised decays and integer metadata, reading
 other tools' exports, and spc's files run by snnTorch, SpikingJelly and Norse."""
 
-import warnings
 
 import h5py
 import nir
@@ -17,6 +16,7 @@ from spc.compiler.passes import lower
 from spc.compiler.quantize import integer_decay
 from spc.errors import SpcError
 from spc.frontends.nir import from_nir
+from spc.runtime.nir_readers import run_reader
 from spc.runtime.parallel import run_parallel
 from spc.runtime.sim import run_stepwise
 
@@ -304,16 +304,6 @@ def test_reading_reset_free_thresholds(tmp_path, tau_steps, r, kinds):
     assert 0 < np.mean(expected) < 1
 
 
-def _step_run(step, x, dtype):
-    """Run a reader's stepwise module over x [T, B, ...], threading its state."""
-    state, out = None, []
-    with torch.no_grad():
-        for xt in torch.from_numpy(x).to(dtype):
-            o, state = step(xt, state)
-            out.append(o.double().numpy())
-    return np.stack(out)
-
-
 def test_reading_spikingjelly_and_snntorch_exports(tmp_path):
     from snntorch.export_nir import export_to_nir
     from spikingjelly.activation_based import functional, layer, neuron
@@ -371,26 +361,7 @@ def _lif_cuba_model(final):
     )
 
 
-def _snntorch(path):
-    from snntorch.import_nir import import_from_nir
-
-    module = import_from_nir(nir.read(path))
-    return lambda xt, state: module(xt.float(), state), torch.float32  # its spikes are float32 whatever the weights
-
-
-def _spikingjelly(path):
-    from spikingjelly.activation_based.nir_exchange import import_from_nir
-
-    return import_from_nir(path, dt=DT, dtype=torch.float64), torch.float64
-
-
-def _norse(path):
-    import norse.torch as norse
-
-    return norse.from_nir(nir.read(path), dt=DT).double(), torch.float64
-
-
-@pytest.mark.parametrize("reader", [_snntorch, _spikingjelly, _norse])
+@pytest.mark.parametrize("reader", ["snntorch", "spikingjelly", "norse"])
 def test_readers_reproduce_spc_spikes_of_lif_and_cubalif_layers(tmp_path, reader):
     x = _spikes((30, 4, 6))
     compiled = spc.compile(_lif_cuba_model(spc.LIF(tau=4.0, v_threshold=0.2)), x, calib=x)
@@ -401,15 +372,11 @@ def test_readers_reproduce_spc_spikes_of_lif_and_cubalif_layers(tmp_path, reader
     for node in compiled.stepwise.neurons():  # no membrane within float32 rounding of a threshold
         if node.op.fire is not None:
             assert np.abs(reference.membranes[node.name] - node.op.fire.threshold).min() > 1e-5
-    step, dtype = reader(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        spikes = _step_run(step, x, dtype)
-    np.testing.assert_array_equal(spikes, reference.output)
+    np.testing.assert_array_equal(run_reader(reader, path, x), reference.output)
     assert 0.05 < reference.output.mean() < 0.6
 
 
-@pytest.mark.parametrize("reader", [_spikingjelly, _norse])
+@pytest.mark.parametrize("reader", ["spikingjelly", "norse"])
 def test_integrate_and_fire_layers_in_spikingjelly_and_norse(tmp_path, reader):
     """IF is R = g/dt (SpikingJelly requires R = 1/dt, Norse ignores R); snnTorch refuses R ≠ 1."""
     x = _spikes((30, 4, 6))
@@ -418,10 +385,7 @@ def test_integrate_and_fire_layers_in_spikingjelly_and_norse(tmp_path, reader):
     assert [type(n).__name__ for n in nir.read(path).nodes.values()].count("IF") == 1
     reference = run_stepwise(compiled.stepwise, x)
     assert np.abs(reference.membranes["6"] - 0.5).min() > 1e-5 and reference.output.mean() > 0.05
-    step, dtype = reader(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        np.testing.assert_array_equal(_step_run(step, x, dtype), reference.output)
+    np.testing.assert_array_equal(run_reader(reader, path, x), reference.output)
 
 
 def test_spikingjelly_runs_convolutional_networks(tmp_path):
@@ -436,8 +400,7 @@ def test_spikingjelly_runs_convolutional_networks(tmp_path):
     compiled = spc.compile(model, x, integer=False)
     reference = run_stepwise(compiled.stepwise, x)
     assert reference.output.mean() > 0.05
-    step, dtype = _spikingjelly(_emit(compiled, tmp_path))
-    np.testing.assert_array_equal(_step_run(step, x, dtype), reference.output)
+    np.testing.assert_array_equal(run_reader("spikingjelly", _emit(compiled, tmp_path), x), reference.output)
 
 
 def test_exact_ties_fire_as_in_spc(tmp_path):
@@ -453,5 +416,4 @@ def test_exact_ties_fire_as_in_spc(tmp_path):
     path = _emit(compiled, tmp_path)
     assert nir.read(path).nodes["1"].v_threshold[0] == np.nextafter(1.0, 0.0)
     np.testing.assert_array_equal(run_stepwise(lower(from_nir(path)), x).output, reference.output)
-    step, dtype = _spikingjelly(path)
-    np.testing.assert_array_equal(_step_run(step, x, dtype), reference.output)
+    np.testing.assert_array_equal(run_reader("spikingjelly", path, x), reference.output)

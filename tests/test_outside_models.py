@@ -387,5 +387,5 @@ def test_cli_verifies_a_model_ending_in_a_linear_head(tmp_path, capsys, monkeypa
     out = capsys.readouterr().out
     assert code == 0, out
     assert "accuracy: torch-model 75.00%, parallel 75.00%, stepwise-float 75.00%" in out
-    rows = [line.split() for line in out.splitlines() if "(output)" in line]
+    rows = [line.split() for line in out.splitlines() if "(output)" in line and not line.startswith(" ")]  # table rows, not notes
     assert {r[1] for r in rows} >= {"parallel", "stepwise-float", "integer", "onnx", "lava"} and all(r[-1] in ("ok", "agree") for r in rows if r[1] != "integer")

@@ -39,19 +39,21 @@ class Compiled:
     quantization: dict | None = None
     path: Path | None = None  # the directory it was saved to or loaded from
 
-    def save(self, out: str | Path, force: bool = False, targets: tuple[str, ...] | None = None) -> Path:
+    def save(self, out: str | Path, force: bool = False, targets: tuple[str, ...] | None = None, stage: Callable[[str], None] = lambda name: None) -> Path:
         """Write the compiled directory atomically, with the target files (`targets`: names from
-        spc.compiler.emit.TARGETS; None: every target that can express the model)."""
+        spc.compiler.emit.TARGETS; None: every target that can express the model). `stage` is told
+        the name of each step as it starts (a progress bar)."""
         from spc.compiler.emit import emit_targets
 
         def fill(directory: Path) -> None:
+            stage("writing the graphs")
             stored = Stored()  # every array once: the stepwise form's synapses are the parallel form's
             save_graph(self.parallel, directory / "parallel", stored)
             save_graph(self.stepwise, directory / "stepwise", stored)
             if self.integer is not None:
                 save_graph(self.integer, directory / "integer", stored)
                 _write_json(directory / "quantization.json", self.quantization)
-            self.manifest["targets"] = emit_targets(self, directory, targets, stored)
+            self.manifest["targets"] = emit_targets(self, directory, targets, stage, stored)
             _write_json(directory / "manifest.json", self.manifest)
 
         self.path = write_directory(Path(out), fill, force)

@@ -22,7 +22,10 @@ feature dimensions), state zero before t = 0:
 - `Fire`:        s[t] = h[t] ≥ θ (or > θ when `strict`); when `stochastic`, s[t] = u[t] < σ(h[t] − θ)
                  with u the counter-based uniform of `spc.compiler.rng` for `seed`.
                  Reset after firing: 'none', 'zero' (v ← 0) or 'subtract' (v ← v − θ), applied to
-                 the last cell's state, which must then be a `Leaky`.
+                 the last cell's state, which must then be a `Leaky`. *Graded* firing
+                 (`max_spikes` > 1, subtractive reset, θ > 0, as Xylo's neurons): s[t] counts how
+                 often the rule fires while θ is subtracted, min(max_spikes, floor(h[t]/θ)) (with
+                 `strict`, ceil(h[t]/θ) − 1), at least 0; then v ← v − s[t]·θ.
 
 A `Neuron` without `fire` outputs its membrane (a non-spiking readout).
 
@@ -188,6 +191,14 @@ class Resonator(Cell):
             raise layer_error(name, "Resonator decays must pair up and have |φr + i·φi| <= 1 (a growing rotation is unstable)", "use a decay exp(−Δ/τ) <= 1")
 
 
+def check_graded(name: str, fire) -> None:
+    """Graded firing (several spikes per step) counts subtractions of a positive threshold."""
+    if fire.max_spikes < 1:
+        raise layer_error(name, f"max_spikes {fire.max_spikes} must be at least 1")
+    if fire.max_spikes > 1 and (fire.reset != "subtract" or fire.stochastic or np.any(fire.threshold <= 0)):
+        raise layer_error(name, "graded firing (max_spikes > 1) needs a deterministic rule, subtractive reset and a positive threshold")
+
+
 @dataclass(frozen=True, eq=False)
 class Fire(Record):
     threshold: np.ndarray  # [C] or [1]
@@ -195,12 +206,14 @@ class Fire(Record):
     reset: str = "none"
     stochastic: bool = False
     seed: int = 0
+    max_spikes: int = 1  # > 1: graded spike counts (see the module docstring)
 
     def check(self, name, shape):
         channel_params(name, "threshold", self.threshold, shape)
         finite(name, "threshold", self.threshold)
         if self.reset not in RESETS:
             raise layer_error(name, f"reset '{self.reset}' is not one of {RESETS}")
+        check_graded(name, self)
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +225,7 @@ class Neuron(NeuronOp):
 
     @property
     def spiking(self) -> bool:
-        return self.fire is not None
+        return self.fire is not None and not getattr(self.fire, "readout", False)
 
     @property
     def time_steps(self):

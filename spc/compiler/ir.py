@@ -233,10 +233,17 @@ class BatchNorm(ScaleShift):
 
 @dataclass(frozen=True, eq=False)
 class Quantize(Op):
-    """Float input -> integers: `clip(rint(x / scale), -2^(bits-1), 2^(bits-1) - 1)` (integer graphs)."""
+    """Float input -> integers: `clip(rint(x / scale), -2^(bits-1), 2^(bits-1) - 1)`, or with
+    `signed=False` `clip(rint(x / scale), 0, 2^bits - 1)` (event counts) (integer graphs)."""
 
     scale: float
     bits: int
+    signed: bool = True
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """The smallest and largest integer it produces."""
+        return (-(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1) if self.signed else (0, 2**self.bits - 1)
 
     def output_shape(self, name, shapes):
         if not self.scale > 0 or not 2 <= self.bits <= 32:

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spc.compiler.cells import TimeIndexedCell, RESETS, Cell, KernelCell, check_kernel
+from spc.compiler.cells import TimeIndexedCell, RESETS, Cell, KernelCell, check_graded, check_kernel
 from spc.compiler.ir import Record, channel_params, layer_error
 
-DECAY_MODES = ("int12", "shift")
+DECAY_MODES = ("int12", "shift", "dash")
 NO_LEAK = -1
 """In the 'shift' decay mode, n = NO_LEAK means no decay at all (v <- v)."""
+DASH_RANGE = 15
+"""Xylo's 'dash' decays are 4-bit shifts, n in [0, 15]."""
 LUT_SIZE = 1024
 """Entries of every lookup table (σ for stochastic firing, QSigmoid, QGate, QGated's decays)."""
 RESONATOR_BITS = 16
@@ -38,11 +40,19 @@ def _fits(name: str, what: str, values: np.ndarray, width: int) -> None:
         raise layer_error(name, f"{what} reaches {int(np.abs(values).max())}, which does not fit the {width}-bit state (limit {limit})", "give the layer a wider state (--width) or smaller weights")
 
 
+def state_limits(cell) -> tuple[int, int]:
+    """The range sat_W clips a cell's state to: symmetric, or two's complement in the 'dash' mode
+    (Xylo's 16-bit registers)."""
+    high = 2 ** (cell.width - 1) - 1
+    return (-high - 1 if getattr(cell, "mode", None) == "dash" else -high), high
+
+
 def _decay_amounts(name: str, mode: str, values: np.ndarray, what: str, shift_low: int) -> None:
-    """A decay form's amounts: d in [0, 4096] ('int12'), n in [shift_low, 62] ('shift')."""
+    """A decay form's amounts: d in [0, 4096] ('int12'), n in [shift_low, 62] ('shift'), n in
+    [0, 15] ('dash')."""
     if mode not in DECAY_MODES:
         raise layer_error(name, f"decay mode '{mode}' is not one of {DECAY_MODES}")
-    low, high = (0, 4096) if mode == "int12" else (shift_low, 62)
+    low, high = {"int12": (0, 4096), "shift": (shift_low, 62), "dash": (0, DASH_RANGE)}[mode]
     if values.min() < low or values.max() > high:
         raise layer_error(name, f"{mode} {what} must lie in [{low}, {high}], got {values.min()}..{values.max()}")
 
@@ -55,12 +65,15 @@ def _integer_kernel(name: str, kind: str, taps: np.ndarray, bias: np.ndarray, sh
 
 @dataclass(frozen=True, eq=False)
 class QLeaky(Cell):
-    """Integer leaky integrator with unit gain (docs/integer-spec.md)."""
+    """Integer leaky integrator with unit gain (docs/integer-spec.md). In the 'dash' mode (Xylo's
+    neuron) an `input_first` cell is a synaptic current: its input is added (term by term) before
+    the decay; otherwise it is a membrane."""
 
-    mode: str  # 'int12' or 'shift'
-    decay: np.ndarray  # [C] or [1]: d in [0, 4096] ('int12') or n in [-1, 62] ('shift')
+    mode: str  # 'int12', 'shift' or 'dash'
+    decay: np.ndarray  # [C] or [1]: d in [0, 4096] ('int12'), n in [-1, 62] ('shift'), n in [0, 15] ('dash')
     shift: int  # input alignment: x << shift (or x >> -shift)
     width: int = 24
+    input_first: bool = False  # 'dash' only: add the input, then decay (Xylo's synaptic current)
     resettable = True
     integer = True
     state_size = 1
@@ -71,6 +84,10 @@ class QLeaky(Cell):
         _width(name, self.width)
         _decay_amounts(name, self.mode, self.decay, "decay values", shift_low=NO_LEAK)
         _shift(name, self.shift)
+        if self.input_first and self.mode != "dash":
+            raise layer_error(name, f"an input-first leaky cell needs the 'dash' decay mode, not '{self.mode}'")
+        if self.mode == "dash" and (self.shift < 0 or (self.shift and not self.input_first)):
+            raise layer_error(name, f"a 'dash' cell shifts its input left only, and only as a synaptic current (input_first); got shift {self.shift}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,6 +254,8 @@ class QFire(Record):
     seed: int = 0
     lut: np.ndarray | None = None  # [C or 1, 1024]: floor(sigmoid(bin centre) * 2^24), when stochastic
     lut_shift: int = 0
+    max_spikes: int = 1  # > 1: graded spike counts (docs/integer-spec.md)
+    readout: bool = False  # the neuron outputs its membrane, though it fires and resets (a Xylo readout)
 
     def check(self, name, shape):
         channel_params(name, "threshold", self.threshold, shape)
@@ -245,3 +264,4 @@ class QFire(Record):
             raise layer_error(name, f"reset '{self.reset}' is not one of {RESETS}")
         if self.stochastic:
             _table(name, "stochastic firing's probability table", self.lut, self.lut_shift, shape)
+        check_graded(name, self)

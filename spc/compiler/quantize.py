@@ -10,6 +10,13 @@ shape) and a bound on its integer magnitude:
   its state as many fractional bits as calibration allows; FIR cells get integer (or power-of-two)
   taps; thresholds land on the membrane's scale. Spikes leave with scale 1;
 - a real-valued output (a readout) gets a `Dequantize`.
+With `lava_stock` (`--lava-stock`), scales are chosen where a choice lets Lava's stock processes
+(Loihi 2) compute a layer exactly (`spc.compiler.loihi`, docs/loihi2-stock.md): biases become 8-bit
+mantissas with their own exponent (they turn into synapse weights); a single leaky membrane with
+memory keeps an input shift of at least 6 but no more than its 16-bit synaptic input allows, and its
+threshold on Loihi's grid (v > 64·vth); FIR taps become signed powers of two, coarsened until the
+tap-weighted input fits 16 bits. Each costs a little precision, measured by the fidelity rows of
+`spc verify`.
 Everything the user may want to check (scales, exponents, shifts, requested and realised time
 constants) goes into the report that becomes OUT/quantization.json.
 """
@@ -18,10 +25,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
-from spc.compiler import ir
+from spc.compiler import ir, loihi
 from spc.compiler.calibrate import Calibration
 from spc.compiler.cells import DelayLine, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed
 from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
@@ -29,6 +37,9 @@ from spc.errors import SpcError
 from spc.runtime.float_cells import logistic
 
 DECAY_FORMS = ("int12", "shift")
+SYNAPSES = (ir.Linear, ir.Conv, ir.AvgPool2d, ir.SumPool2d, ir.BatchNorm, ir.ScaleShift)  # what may feed a stock neuron
+PROFILES = ("default", "xylo")
+"""Integer profiles: spc's own (docs/integer-spec.md) and Xylo's (spc.compiler.xylo)."""
 TAP_FORMS = ("int", "pow2")
 MAX_SHIFT = 16
 POW2_TAP_RANGE = 6  # power-of-two taps are ±2^p with 0 <= p <= 6, or 0
@@ -43,8 +54,25 @@ class QuantOptions:
     weight_bits: int = 8
     input_bits: int = 8
     per_channel: bool = False
+    lava_stock: bool = False  # choose scales Lava's stock processes hold exactly (see the module docstring)
+    profile: str = "default"
+
+    @classmethod
+    def for_profile(cls, profile: str, **options) -> QuantOptions:
+        """Options for a profile; Xylo's fixes the decay form and the widths (its hardware's)."""
+        if profile == "xylo":
+            changed = {k: v for k, v in options.items() if k in XYLO_FIXED and v != getattr(cls, k) and v != XYLO_FIXED[k]}
+            if changed:
+                name, value = next(iter(changed.items()))
+                raise SpcError(f"--{name.replace('_', '-')} {value}", "does not apply to the Xylo profile, whose arithmetic is Xylo's (bit-shift decays, 16-bit states, 8-bit weights, 4-bit input counts, one weight shift per matrix)", f"leave --{name.replace('_', '-')} out when compiling for Xylo")
+            options = {**options, **XYLO_FIXED}
+        return cls(profile=profile, **options)
 
     def check(self) -> None:
+        if self.profile not in PROFILES:
+            raise SpcError(f"--profile {self.profile}", "is not an integer profile", f"choose one of {', '.join(PROFILES)}")
+        if self.profile == "xylo":
+            return
         if self.decay not in DECAY_FORMS:
             raise SpcError(f"--decay {self.decay}", "is not a decay form", f"choose one of {', '.join(DECAY_FORMS)}")
         if self.taps not in TAP_FORMS:
@@ -53,6 +81,10 @@ class QuantOptions:
             raise SpcError(f"--width {self.width}", "is outside 8..32 bits", "24 is Loihi's membrane width")
         if not 2 <= self.weight_bits <= 16 or not 2 <= self.input_bits <= 16:
             raise SpcError("--weight-bits / --input-bits", f"{self.weight_bits} / {self.input_bits} is outside 2..16", "8 is the usual choice")
+
+
+XYLO_FIXED = {"decay": "dash", "width": 16, "weight_bits": 8, "input_bits": 4, "per_channel": False}
+"""The options the Xylo profile fixes (spc.compiler.xylo)."""
 
 
 def exponent(max_abs, limit: int) -> np.ndarray:
@@ -174,13 +206,21 @@ class _Quantizer:
 
     def _synapse(self, node, inputs, w_eff: np.ndarray, make_op) -> None:
         w, e = weight_mantissas(w_eff, self.opt.weight_bits, self.opt.per_channel)
-        b = None if node.op.bias is None else np.rint(node.op.bias / 2.0**e).astype(np.int64)
+        b = None if node.op.bias is None else self._bias(node.op.bias / 2.0**e)
         op = make_op(w, b)
         scale = (2.0**e).reshape((-1,) + (1,) * (len(self.graph.shapes[node.name]) - 1))
         fan_in = np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1)
         bound = int((fan_in * self.bounds[inputs[0]] + (0 if b is None else np.abs(b))).max())
         self.emit(node.name, op, inputs, scale, bound)
         self.layers[node.name] = {"kind": node.op.kind, "weight_exponent": e.tolist(), "weight_bits": self.opt.weight_bits}
+
+    def _bias(self, bias: np.ndarray) -> np.ndarray:
+        """Integer biases on the weights' scale; with lava_stock, 8-bit mantissas times a power of two
+        (a stock layer's bias is a synapse weight)."""
+        if not self.opt.lava_stock:
+            return np.rint(bias).astype(np.int64)
+        e = max(0, int(exponent(np.abs(bias).max(initial=0.0), 2 ** (loihi.WEIGHT_BITS - 1) - 1)))
+        return (np.rint(bias / 2.0**e) * 2**e).astype(np.int64)
 
     def q_Linear(self, node, inputs):
         w_eff = node.op.weight * self.scales[inputs[0]][None, :]
@@ -304,7 +344,8 @@ class _Quantizer:
         peaks = self.cal.cell_peaks[name]
         bound = self.bounds[inputs[0]]
         cells, report = [], {"kind": "Neuron", "cells": []}
-        handlers = {Leaky: self._leaky, DelayLine: self._delay_line, StepIndexed: self._step_indexed, Sigmoid: self._sigmoid, Gate: self._gate, Gated: self._gated, Resonator: self._resonator}
+        form = self._stock_form(node)
+        handlers = {Leaky: partial(self._leaky, stock=form == "integrator"), DelayLine: partial(self._delay_line, stock=form == "fir"), StepIndexed: self._step_indexed, Sigmoid: self._sigmoid, Gate: self._gate, Gated: self._gated, Resonator: self._resonator}
         for i, cell in enumerate(neuron.cells):
             handler = handlers.get(type(cell))
             if handler is None:
@@ -315,7 +356,7 @@ class _Quantizer:
             bound = int(np.abs(q.lut).max()) if isinstance(q, QSigmoid) else 2 ** (width - 1) - 1
             cells.append(q)
             report["cells"].append(info)
-        fire = None if neuron.fire is None else self._fire(name, neuron.fire, s, report)
+        fire = None if neuron.fire is None else self._fire(name, neuron.fire, s, report, grid=form == "integrator")
         report["membrane_scale"] = s.tolist()
         report["float_rate"] = self.cal.rates.get(name)
         shape = self.graph.shapes[name]
@@ -326,18 +367,43 @@ class _Quantizer:
         self.emit(name, Neuron(cells=tuple(cells), fire=fire), inputs, out_scale, bound)
         self.layers[name] = report
 
+    def _stock_form(self, node: ir.Node) -> str | None:
+        """With lava_stock, which stock mapping (spc.runtime.lava.stock) this neuron could take, so
+        its scales can be chosen for it: "integrator", "fir" or None (none, or no choice matters).
+        It needs a synaptic layer of its own as its input, and a readout must be the graph's output."""
+        neuron, graph = node.op, self.graph
+        fire, (src,) = neuron.fire, node.inputs
+        own_synapse = isinstance(graph.node(src).op, SYNAPSES) and graph.consumers(src) == [node] and src not in graph.outputs
+        if not self.opt.lava_stock or not own_synapse or len(neuron.cells) != 1 or (fire is not None and fire.stochastic):
+            return None
+        if fire is None and node.name not in graph.outputs:
+            return None
+        cell = neuron.cells[0]
+        if isinstance(cell, DelayLine) and fire is not None:
+            return "fir"
+        memory = isinstance(cell, Leaky) and bool(np.all(cell.decay > 0)) and np.unique(cell.decay).size == 1
+        exact_decay = self.opt.decay == "int12" or bool(np.all(cell.decay == 1))
+        if memory and exact_decay and (fire is None or fire.reset == "zero"):
+            return "integrator"
+        return None
+
     def _input_shift(self, base: np.ndarray, reach: np.ndarray) -> int:
         """The largest input shift in [−16, 16] that keeps |state| <= reach within 2^(W−2) on the
         scale base·2^−shift."""
         magnitude = float((np.broadcast_to(reach, np.broadcast(reach, base).shape) / base).max(initial=0.0))
         return MAX_SHIFT if magnitude == 0 else int(np.clip(math.floor(math.log2(2 ** (self.opt.width - 2) / magnitude)), -MAX_SHIFT, MAX_SHIFT))
 
-    def _leaky(self, name: str, cell: Leaky, s: np.ndarray, reach: np.ndarray, bound: int):
-        """Integer decay, and the largest input shift that keeps the state within 2^(W−2)."""
+    def _leaky(self, name: str, cell: Leaky, s: np.ndarray, reach: np.ndarray, bound: int, stock: bool = False):
+        """Integer decay, and the largest input shift that keeps the state within 2^(W−2) (for a
+        stock integrator, also a_in = x << (shift − 6) within 16 bits, if that leaves 6 or more)."""
         base = _positive_scale(name, "Leaky", s * cell.gain)  # the state's scale with no input shift
         decay, realised = integer_decay(cell.decay, self.opt.decay)
         shift = self._input_shift(base, reach)
         info = {"cell": "Leaky", "mode": self.opt.decay, "decay": decay.tolist(), "shift": shift, **_tau_report(cell.decay, realised)}
+        cap = loihi.ALIGN_SHIFT + math.floor(math.log2(loihi.A_IN_MAX / bound)) if bound > 0 else MAX_SHIFT
+        if stock and shift > cap >= loihi.MIN_SHIFT:
+            info.update(shift=cap, lava_stock=f"input shift {shift} capped at {cap}: the synaptic input a_in = x << {cap - loihi.ALIGN_SHIFT} fits 16 bits")
+            shift = cap
         return QLeaky(mode=self.opt.decay, decay=decay, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
     def _range_exponent(self, reach) -> int:
@@ -345,10 +411,26 @@ class _Quantizer:
         reach = float(np.max(reach, initial=0.0))
         return int(exponent(reach, 2 ** (self.opt.width - 2))) if reach > 0 else -64
 
-    def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, reach: np.ndarray, bound: int):
-        taps, e, flushed = tap_mantissas(cell.taps * s[:, None], self.opt.taps, self.opt.weight_bits, self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias))))
+    def _delay_line(self, name: str, cell: DelayLine, s: np.ndarray, reach: np.ndarray, bound: int, stock: bool = False):
+        """Integer (or power-of-two) taps with one exponent; a stock FIR takes power-of-two taps (each
+        a delayed synapse with its own weight_exp), coarsened until Σ|taps|·max|x| fits the neuron's
+        16-bit a_in."""
+        form = "pow2" if stock else self.opt.taps
+        taps_eff, lowest = cell.taps * s[:, None], self._range_exponent(np.maximum(np.max(reach), np.abs(cell.bias)))
+        taps, e, flushed = tap_mantissas(taps_eff, form, self.opt.weight_bits, lowest)
+        info = {"cell": "DelayLine", "taps": form, "exponent": e, "flushed_taps": flushed}
+        if stock:
+            fitted, flushed_fitted = e, flushed
+            while np.abs(taps).sum(axis=1).max() * bound > loihi.A_IN_MAX and np.any(taps):
+                fitted += 1
+                taps, _, flushed_fitted = tap_mantissas(taps_eff, form, self.opt.weight_bits, fitted)
+            if np.any(taps) or not np.any(cell.taps):
+                if fitted > e:
+                    info.update(exponent=fitted, flushed_taps=flushed_fitted, lava_stock=f"tap exponent raised by {fitted - e} so that the tap-weighted input fits 16 bits")
+                e = fitted
+            else:  # no taps fit: the layer stays off the stock processes, with the taps asked for
+                return self._delay_line(name, cell, s, reach, bound)
         bias = np.rint(cell.bias / 2.0**e).astype(np.int64)
-        info = {"cell": "DelayLine", "taps": self.opt.taps, "exponent": e, "flushed_taps": flushed}
         return QDelayLine(taps=taps, bias=bias, dilation=cell.dilation, width=self.opt.width), np.array([2.0**e]), info
 
     def _step_indexed(self, name: str, cell: StepIndexed, s: np.ndarray, reach: np.ndarray, bound: int):
@@ -403,8 +485,13 @@ class _Quantizer:
                 "requested_angle": _json_floats(angle[0]), "realised_angle": _json_floats(angle[1])}
         return QResonator(re=re, im=im, shift=shift, width=self.opt.width), base * 2.0**-shift, info
 
-    def _fire(self, name: str, fire, s: np.ndarray, report: dict) -> QFire:
+    def _fire(self, name: str, fire, s: np.ndarray, report: dict, grid: bool = False) -> QFire:
+        """The threshold on the membrane's scale; with `grid` (a stock integrator), on Loihi's grid:
+        it fires at v > 64·vth, so θ − 1 (θ when strict) a multiple of 64."""
         threshold = np.rint(fire.threshold / s).astype(np.int64)
+        if grid:
+            edge = threshold - (0 if fire.strict else 1)
+            threshold = np.rint(edge / 64).astype(np.int64) * 64 + (0 if fire.strict else 1)
         limit = 2 ** (self.opt.width - 1) - 1
         if np.abs(threshold).max() > limit:
             raise SpcError(f"layer '{name}'", f"its threshold becomes {int(np.abs(threshold).max())} on the membrane's integer scale, which a {self.opt.width}-bit state cannot hold", "increase --width, or rescale the layer's weights and threshold")
@@ -412,6 +499,8 @@ class _Quantizer:
         with np.errstate(invalid="ignore", divide="ignore"):
             error = np.where(fire.threshold != 0, np.abs(realised - fire.threshold) / np.abs(fire.threshold), np.abs(realised))
         report["threshold"] = {"float": _json_floats(fire.threshold), "integer": threshold.tolist(), "relative_error": _json_floats(error)}
+        if grid:
+            report["threshold"]["lava_stock"] = "rounded to Loihi's grid (v > 64·vth)"
         lut, lut_shift = None, 0
         if fire.stochastic:
             lut_shift = lut_shift_for(s)
@@ -464,7 +553,12 @@ def probability_table(z: np.ndarray) -> np.ndarray:
 def quantize(stepwise: ir.Graph, cal: Calibration, options: QuantOptions = QuantOptions()) -> tuple[ir.Graph, dict]:
     """The integer graph and the per-layer quantization report."""
     options.check()
-    graph, layers = _Quantizer(stepwise, cal, options).run()
+    if options.profile == "xylo":
+        from spc.compiler.xylo import quantize_xylo
+
+        graph, layers = quantize_xylo(stepwise, cal, options)
+    else:
+        graph, layers = _Quantizer(stepwise, cal, options).run()
     report = {
         "options": asdict(options),
         "calibration": {"synthetic": cal.synthetic, "input_peak": cal.input_peak, "input_is_integer": cal.input_is_integer},

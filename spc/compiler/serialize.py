@@ -119,6 +119,13 @@ def _refer(doc, folder: str, found: dict[str, Place]) -> None:
             _refer(v, folder, found)
 
 
+def _import_record_types() -> None:
+    """Import every module that defines IR records: their classes enter RECORDS when defined."""
+    import spc.compiler.cells  # noqa: F401
+    import spc.compiler.qcells  # noqa: F401
+    import spc.frontends.torch.neurons  # noqa: F401
+
+
 def _decode(value, arrays, where: str):
     if isinstance(value, dict):
         if "array" in value:
@@ -151,6 +158,7 @@ def decode(doc: dict, arrays, where: str = "graph.json") -> Graph:
         raise SpcError(where, "is not an spc graph", "point spc at a directory written by `spc compile`")
     if doc.get("version") != FORMAT_VERSION:
         raise SpcError(where, f"has format version {doc.get('version')}, this spc reads version {FORMAT_VERSION}", "recompile the model with this spc")
+    _import_record_types()
     try:
         nodes = tuple(
             Node(n["name"], _decode(n["op"], arrays, f"{where}: node '{n['name']}'"), tuple(n["inputs"]))

@@ -51,14 +51,58 @@ def layer_rows(compiled: Compiled) -> list[dict]:
     return rows
 
 
+def lava_placement(compiled: Compiled) -> dict:
+    """The Lava target's placement of every synapse and neuron layer (docs/loihi2-stock.md): the
+    manifest's, or for a model compiled without an output directory, planned from its integer graph;
+    {} where the Lava target was not emitted or cannot express the model."""
+    targets = compiled.manifest.get("targets")
+    if targets is not None:
+        return targets.get("lava", {}).get("placement", {})
+    if compiled.integer is None:
+        return {}
+    from spc.errors import SpcError
+    from spc.runtime.lava.plan import plan_network
+
+    try:
+        return plan_network(compiled.integer).placement_json()
+    except SpcError:
+        return {}
+
+
+LOIHI_LABELS = {"stock": "Loihi 2: stock", "cpu": "CPU only: spc process"}
+
+
+def _processes(names: list[str]) -> str:
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    return ", ".join(n if c == 1 else f"{n}×{c}" for n, c in counts.items())
+
+
+def placement_summary(compiled: Compiled) -> str:
+    """Which neuron layers run on Lava's stock processes (Loihi 2) and why the others cannot."""
+    placement = lava_placement(compiled)
+    neurons = [n.name for n in (compiled.integer or compiled.stepwise).neurons() if n.name in placement]
+    if not neurons:
+        return ""
+    stock = [n for n in neurons if placement[n]["loihi2"] == "stock"]
+    rest = "" if len(stock) == len(neurons) else "; the others in spc's process, CPU only"
+    lines = [f"Lava: {len(stock)} of {len(neurons)} neuron layers on Lava's stock processes, which Loihi 2 runs{rest} (docs/loihi2-stock.md)"]
+    for name in neurons:
+        p = placement[name]
+        how = f"{_processes(p['processes'])}: {p['reason']}" if p["loihi2"] == "stock" else p["reason"]
+        lines.append(f"  {name}: {LOIHI_LABELS[p['loihi2']]} — {how}")
+    return "\n".join(lines)
+
+
 def summary_table(compiled: Compiled) -> str:
     rows = layer_rows(compiled)
-    head = ("layer", "op", "per-step shape", "neurons", "synapses", "state", "stepwise form")
-    table = render(head, [(r["layer"], r["op"], "×".join(map(str, r["shape"])), r["neurons"] or "", r["synapses"] or "", r["state"] or "", r["detail"]) for r in rows])
+    placement = lava_placement(compiled)
+    head = ("layer", "op", "per-step shape", "neurons", "synapses", "state", "stepwise form") + (("Lava",) if placement else ())
+    loihi = lambda r: (LOIHI_LABELS[placement[r["layer"]]["loihi2"]] if r["layer"] in placement else "",) if placement else ()  # noqa: E731
+    table = render(head, [(r["layer"], r["op"], "×".join(map(str, r["shape"])), r["neurons"] or "", r["synapses"] or "", r["state"] or "", r["detail"]) + loihi(r) for r in rows])
     totals = f"total: {sum(r['neurons'] for r in rows)} neurons, {sum(r['synapses'] for r in rows)} synapses, {sum(r['state'] for r in rows)} state values per sample"
     steps = compiled.stepwise.time_steps
     limit = f"runs for at most T = {steps} steps (time-indexed layers)" if steps else "runs for any number of steps"
-    return "\n".join([table, totals, limit])
+    return "\n".join([table, totals, limit] + ([placement_summary(compiled)] if placement else []))
 
 
 def time_constant_rows(quantization: dict | None) -> list[dict]:
@@ -89,6 +133,16 @@ def time_constant_table(quantization: dict | None) -> str:
     return "time constants (steps), requested -> realised:\n" + render(head, [_tau_row(r) for r in rows])
 
 
+def _stock_notes(layer: dict) -> list[str]:
+    """What --lava-stock changed in a layer's quantization (recorded as "lava_stock" notes)."""
+    notes = [c["lava_stock"] for c in layer.get("cells", []) if "lava_stock" in c]
+    threshold = layer.get("threshold", {})
+    if "lava_stock" in threshold:
+        errors = [e for e in threshold["relative_error"] if e is not None]
+        notes.append(f"threshold {threshold['lava_stock']} (relative error {100 * max(errors, default=0):.4f}%)")
+    return notes
+
+
 def integer_summary(compiled: Compiled) -> str:
     """The integer form's options, per-layer scales and shifts, and its time constants."""
     q = compiled.quantization
@@ -110,5 +164,24 @@ def integer_summary(compiled: Compiled) -> str:
     table = time_constant_table(q)
     if table:
         lines.append(table)
+    choices = [f"  {name}: {note}" for name, layer in q["layers"].items() for note in _stock_notes(layer)]
+    if choices:
+        lines += ["scales chosen for Lava's stock processes (--lava-stock):"] + choices
     lines += [f"warning: {w}" for w in q.get("warnings", [])]
     return "\n".join(lines)
+
+
+def xylo_summary(compiled: Compiled) -> str:
+    """How each layer maps onto Xylo and what the network takes of it ('' unless compiled for Xylo)."""
+    xylo = (compiled.quantization or {}).get("xylo")
+    if not xylo:
+        return ""
+    from spc.compiler.xylo import LIMITS
+
+    use = xylo["resources"]
+    taken = ", ".join(f"{use[k]}/{LIMITS[k]} {k}" for k in ("input channels", "hidden neurons", "output neurons", "fan-out"))
+    lines = [f"xylo: {use['device']}, uses {taken}"]
+    for name, layer in xylo["layers"].items():
+        lines.append(f"xylo: layer '{name}' {layer['status']} ({layer['role']})" + (": " + "; ".join(layer["notes"]) if layer["notes"] else ""))
+    return "\n".join(lines)
+

@@ -11,8 +11,11 @@
 | onnx-float       | float    | onnxruntime, the float Scan graph                         |
 | lava             | integer  | Lava, Loihi2SimCfg fixed_pt                               |
 | lava-float       | float    | Lava, Loihi2SimCfg floating_pt                            |
+| xylo             | integer  | XyloSim (xylosim's bit-accurate model of Xylo), Rockpool  |
 
-ONNX backends read the files `spc compile` wrote, so they need the compiled directory.
+ONNX and Xylo backends read the files `spc compile` wrote, so they need the compiled directory.
+An integer backend runs the profile its target implements (`spc.compiler.emit.PROFILES`): `xylo`
+a model compiled for Xylo, the others the default profile.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from spc.runtime.recording import Recording
 class Backend:
     form: str  # "integer", "float" or "parallel": the graph it runs
     description: str
+    extra: str | None = None  # the spc extra it needs (spc.extras), if any
 
 
 BACKENDS = {
@@ -40,9 +44,22 @@ BACKENDS = {
     "onnx-step": Backend("integer", "onnxruntime, one-step graph"),
     "onnx-reference": Backend("integer", "onnx.reference.ReferenceEvaluator"),
     "onnx-float": Backend("float", "onnxruntime, float Scan graph"),
-    "lava": Backend("integer", "Lava fixed_pt"),
-    "lava-float": Backend("float", "Lava floating_pt"),
+    "lava": Backend("integer", "Lava fixed_pt", "lava"),
+    "lava-float": Backend("float", "Lava floating_pt", "lava"),
+    "xylo": Backend("integer", "XyloSim, xylosim's bit-accurate model of SynSense Xylo (via Rockpool)", "xylo"),
 }
+TARGET = {"onnx": "onnx", "onnx-step": "onnx", "onnx-reference": "onnx", "lava": "lava", "xylo": "xylo"}
+"""The target (and so the integer profile) of each integer backend but spc's own simulator."""
+
+
+def require_backend(name: str) -> None:
+    """Refuse an unknown backend, or one whose extra is not installed (exit status 2)."""
+    if name not in BACKENDS:
+        raise SpcError(f"backend '{name}'", "is not available", f"choose one of {', '.join(BACKENDS)}")
+    if BACKENDS[name].extra is not None:
+        from spc.extras import require
+
+        require(BACKENDS[name].extra, f"backend '{name}'")
 
 
 def parse_backends(text: str) -> tuple[str, ...]:
@@ -63,15 +80,22 @@ def _directory(compiled: Compiled, backend: str):
     return compiled.path
 
 
-def run_backend(name: str, compiled: Compiled, x: np.ndarray, record: str = "all") -> Recording:
-    """Run `compiled` on x [T, B, ...] with the named backend (see the module docstring)."""
+def run_backend(name: str, compiled: Compiled, x: np.ndarray, record: str = "all", progress: bool = True) -> Recording:
+    """Run `compiled` on x [T, B, ...] with the named backend (see the module docstring); Lava runs
+    show a progress bar on a terminal unless `progress` is False."""
     from spc.runtime.parallel import run_parallel
     from spc.runtime.sim import run_stepwise
 
-    if name not in BACKENDS:
-        raise SpcError(f"backend '{name}'", "is not available", f"choose one of {', '.join(BACKENDS)}")
+    require_backend(name)
     if BACKENDS[name].form == "integer" and compiled.integer is None:
         raise SpcError(f"backend '{name}'", "runs the integer form, which this model was compiled without", "recompile with the integer form (the default), or use a float backend")
+    if name in TARGET:
+        from spc.compiler.emit import check_profile
+
+        try:
+            check_profile(TARGET[name], compiled)
+        except SpcError as e:
+            raise SpcError(f"backend '{name}'", e.problem, e.fix) from None
     if name == "sim":
         return run_stepwise(compiled.integer, x, record=record)
     if name == "float":
@@ -83,6 +107,10 @@ def run_backend(name: str, compiled: Compiled, x: np.ndarray, record: str = "all
 
         graph = "step" if name == "onnx-step" else "seq"
         return run_onnx(_directory(compiled, name), x, form=BACKENDS[name].form, graph=graph, engine="reference" if name == "onnx-reference" else "ort")
+    if name == "xylo":
+        from spc.runtime.xylo import run_xylo
+
+        return run_xylo(compiled, x, record)
     from spc.runtime.lava.runner import run_lava
 
-    return run_lava(compiled, x, tag="fixed_pt" if name == "lava" else "floating_pt")
+    return run_lava(compiled, x, tag="fixed_pt" if name == "lava" else "floating_pt", progress=progress)

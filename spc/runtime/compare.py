@@ -61,6 +61,8 @@ class Comparison:
     histogram: list[int] | None = None
     gating: bool = True
     note: str = ""
+    spiking: bool = True  # False: a real-valued output (a readout's membrane), compared as a membrane
+    reference_peak: float = 0.0  # the largest |reference value| of a real-valued output
 
     @property
     def passed(self) -> bool:
@@ -95,6 +97,7 @@ class Comparison:
         self.error_count += other.error_count
         self.membrane_violations += other.membrane_violations
         self.tolerance = max(self.tolerance, other.tolerance)
+        self.reference_peak = max(self.reference_peak, other.reference_peak)
         firsts = [f for f in (self.first_mismatch, other.first_mismatch) if f is not None]
         self.first_mismatch = min(firsts, key=lambda f: (f["step"], f["sample"], f["neuron"]), default=None)
         if other.histogram is not None:
@@ -122,6 +125,7 @@ def compare(reference: str, candidate: str, layer: str, mode: str, ref_out, cand
     c = Comparison(reference, candidate, layer, mode, kind, gating=kind in ("equivalence", "exact") if gating is None else gating, note=note)
     if fire is None:  # a real-valued output (a readout's membrane) compares as a membrane
         ref_h, cand_h = ref_out, cand_out
+        c.spiking, c.reference_peak = False, float(np.abs(ref_out).max(initial=0.0))
     membrane = ref_h if ref_h is not None else cand_h
     if kind == "exact":
         c.tolerance = 0.0

@@ -132,6 +132,9 @@ def fire_margin(fire: Fire, h: np.ndarray, u: np.ndarray | None = None) -> np.nd
 
 
 def spikes(fire: Fire, h: np.ndarray, t0: int) -> np.ndarray:
+    if fire.max_spikes > 1:  # graded: spike counts
+        ratio = h / channel_view(fire.threshold.astype(h.dtype), h.shape[2:])
+        return np.clip(np.ceil(ratio) - 1 if fire.strict else np.floor(ratio), 0, fire.max_spikes)
     margin = fire_margin(fire, h, uniforms(fire, h.shape, t0))
     return margin > 0 if (fire.strict or fire.stochastic) else margin >= 0
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spc.compiler.ir import channel_view
-from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
+from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed, state_limits
 from spc.compiler.rng import uniform_bits
 from spc.runtime.float_cells import fir, time_view
 
@@ -23,11 +23,14 @@ class Saturations:
 
     count: int = 0
 
-    def sat(self, x: np.ndarray, width: int) -> np.ndarray:
-        limit = 2 ** (width - 1) - 1
-        clipped = np.clip(x, -limit, limit)
+    def clip(self, x: np.ndarray, low: int, high: int) -> np.ndarray:
+        clipped = np.clip(x, low, high)
         self.count += int(np.count_nonzero(clipped != x))
         return clipped
+
+    def sat(self, x: np.ndarray, width: int) -> np.ndarray:
+        limit = 2 ** (width - 1) - 1
+        return self.clip(x, -limit, limit)
 
 
 def trunc0(x: np.ndarray, n: int) -> np.ndarray:
@@ -39,16 +42,75 @@ def align(x: np.ndarray, shift: int) -> np.ndarray:
     return x << shift if shift >= 0 else x >> -shift
 
 
+def dash(v: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Xylo's decay amount: v >> n, or ±1 where that is 0 and v is not."""
+    d = v >> n
+    return np.where((d == 0) & (v != 0), np.sign(v), d)
+
+
 def decay(v: np.ndarray, mode: str, amount: np.ndarray) -> np.ndarray:
     """One step of leak; `amount` (d or n) broadcasts against v."""
     if mode == "int12":
         return trunc0(v * (4096 - amount), 12)
+    if mode == "dash":
+        return v - dash(v, amount)
     return np.where(amount == NO_LEAK, v, v - (v >> np.maximum(amount, 0)))
 
 
 def membrane_step(cell: QLeaky, shape, sats: Saturations):
     amount = channel_view(cell.decay.astype(np.int64), shape)
-    return lambda v, xt: sats.sat(decay(v, cell.mode, amount) + align(xt, cell.shift), cell.width)
+    if cell.mode != "dash":
+        return lambda v, xt: sats.sat(decay(v, cell.mode, amount) + align(xt, cell.shift), cell.width)
+    low, high = state_limits(cell)
+
+    def xylo_membrane(v, xt):  # v + sat(−dash(v) + x), each sum saturated; −(−2^15) wraps to −2^15
+        fall = -dash(v, amount)
+        return sats.clip(v + sats.clip(np.where(fall > high, low, fall) + xt, low, high), low, high)
+
+    return xylo_membrane
+
+
+@dataclass
+class Terms:
+    """The synaptic input of an input-first cell as its terms: the Linear before it, `inputs`
+    [t, B, J] and integer `weight` [N, J] (a bias as a last column of ones)."""
+
+    inputs: np.ndarray
+    weight: np.ndarray
+
+
+def synaptic_current(cell: QLeaky, x, v, sats, terms: Terms | None = None):
+    """Xylo's synaptic current ('dash', input_first): the terms w·x of the Linear before it, each
+    shifted left by `shift`, added in their input order with saturation after each one, then the
+    decay. Where no partial sum can leave the range (the sums of the positive and of the negative
+    terms both fit) this is the plain sum; only the other elements walk the terms one by one."""
+    shape = x.shape[2:]
+    low, high = state_limits(cell)
+    n = channel_view(cell.decay.astype(np.int64), shape)
+    total = align(x, cell.shift)
+    if terms is None:
+        rise, fall = np.maximum(total, 0), np.minimum(total, 0)
+    else:
+        w = terms.weight.astype(np.int64) << cell.shift
+        rise, fall = (np.rint(np.matmul(terms.inputs.astype(np.float64), part.T.astype(np.float64))).astype(np.int64) for part in (np.maximum(w, 0), np.minimum(w, 0)))
+    v = np.zeros_like(x[0]) if v is None else v
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        acc = v + total[t]
+        wild = (v + rise[t] > high) | (v + fall[t] < low)  # a partial sum may leave the range
+        if wild.any():
+            mixed = wild & (rise[t] != 0) & (fall[t] != 0)
+            one_signed = wild & ~mixed  # terms of one sign: clipping the sum once is clipping after each
+            acc[one_signed] = sats.clip(acc[one_signed], low, high)
+            if mixed.any():
+                at = np.nonzero(mixed)
+                walked = v[at]
+                for j in range(terms.weight.shape[1]):
+                    walked = sats.clip(walked + terms.inputs[t][at[0], j] * w[at[1], j], low, high)
+                acc[at] = walked
+        v = acc - dash(acc, n)
+        out[t] = v
+    return out, v
 
 
 def leaky(cell: QLeaky, x, v, t0, sats):
@@ -146,8 +208,10 @@ CELLS = {QLeaky: leaky, QDelayLine: delay_line, QStepIndexed: step_indexed, QSig
 
 
 def spikes(fire: QFire, h: np.ndarray, t0: int) -> np.ndarray:
-    """Spikes of membrane h [t, B, *shape] for the steps t0, t0+1, ..."""
+    """Spikes (graded: spike counts) of membrane h [t, B, *shape] for the steps t0, t0+1, ..."""
     threshold = channel_view(fire.threshold.astype(np.int64), h.shape[2:])
+    if fire.max_spikes > 1:
+        return np.clip(-(-h // threshold) - 1 if fire.strict else h // threshold, 0, fire.max_spikes)
     if not fire.stochastic:
         return h > threshold if fire.strict else h >= threshold
     return draws(fire.seed, h.shape, t0) < lookup(fire.lut, fire.lut_shift, h - threshold)
@@ -156,4 +220,4 @@ def spikes(fire: QFire, h: np.ndarray, t0: int) -> np.ndarray:
 def reset(fire: QFire, cell: QLeaky, v, fired, sats):
     if fire.reset == "zero":
         return np.where(fired, 0, v)
-    return sats.sat(v - fired * channel_view(fire.threshold.astype(np.int64), v.shape[1:]), cell.width)
+    return sats.clip(v - fired * channel_view(fire.threshold.astype(np.int64), v.shape[1:]), *state_limits(cell))

@@ -1,5 +1,6 @@
-"""The integer simulator's native kernels (`integer_native.c`): QLeaky and QDelayLine, each fused with
-the deterministic firing rule (and QLeaky with its reset), built on first use by `spc.native`.
+"""The integer simulator's native kernels (`integer_native.c`): QLeaky ('int12' and 'shift' decays)
+and QDelayLine, each fused with the deterministic firing rule of one spike a step (and QLeaky with
+its reset), built on first use by `spc.native`.
 
 They compute what `spc.runtime.integer`'s numpy kernels compute (docs/integer-spec.md), bit for bit,
 saturation events included, in one pass over a chunk instead of a numpy pass per operation and per
@@ -58,8 +59,8 @@ def _usable() -> bool:
 
 
 def _supported(cell) -> bool:
-    if isinstance(cell, QLeaky):
-        return True
+    if isinstance(cell, QLeaky):  # Xylo's 'dash' decay, its synaptic current and its two's-complement range: numpy
+        return cell.mode in ("int12", "shift") and not cell.input_first
     if isinstance(cell, QDelayLine):
         return int(np.abs(cell.taps).max(initial=0)) < 2**31
     return False
@@ -75,7 +76,7 @@ def kernel(cell):
 def fuses(neuron: Neuron) -> bool:
     """Whether the neuron's last cell and its firing rule (with any reset) run natively together."""
     fire, last = neuron.fire, neuron.cells[-1]
-    if fire is None or fire.stochastic or not (_usable() and _supported(last)):
+    if fire is None or fire.stochastic or fire.max_spikes != 1 or fire.readout or not (_usable() and _supported(last)):
         return False
     return fire.reset == "none" or isinstance(last, QLeaky)
 

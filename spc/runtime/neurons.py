@@ -28,13 +28,15 @@ def _cell_kernel(cell):
     return lambda cell, x, *rest: numpy_kernel(cell, x.astype(np.int64, copy=False), *rest)
 
 
-def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = None, sats: integer.Saturations | None = None, cell_outputs: list | None = None):
+def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = None, sats: integer.Saturations | None = None, cell_outputs: list | None = None, terms: integer.Terms | None = None):
     """Run the neuron on the steps t0, t0+1, ... of x [t, B, ...].
 
     Returns (membrane that fires, output, state); pass the state back with the next chunk. Integer
     saturation events are added to `sats`; `cell_outputs`, when given, receives every cell's output
-    (for a cell that is reset, its value before the reset), for calibration. Integer spikes are
-    uint8, float spikes in the membrane's dtype."""
+    (for a cell that is reset, its value before the reset), for calibration. `terms` (the Linear
+    producing x, as `integer.Terms`) feed a first cell that adds its input term by term (Xylo's
+    synaptic current). A readout that fires (Xylo's) outputs its membrane. Integer spikes (and spike
+    counts) are uint8, float spikes in the membrane's dtype."""
     is_integer = neuron.cells[0].integer
     kernels = integer if is_integer else float_cells
     sats = sats if sats is not None else integer.Saturations()
@@ -44,7 +46,10 @@ def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = 
     fused = is_integer and integer_native.fuses(neuron)  # the last cell and the firing rule natively
     resets = fire is not None and fire.reset != "none"
     for i, cell in enumerate(neuron.cells[:-1] if resets or fused else neuron.cells):
-        x, state[i] = _cell_kernel(cell)(cell, x, state[i], t0, sats)
+        if getattr(cell, "input_first", False):
+            x, state[i] = integer.synaptic_current(cell, x.astype(np.int64, copy=False), state[i], sats, terms)
+        else:
+            x, state[i] = _cell_kernel(cell)(cell, x, state[i], t0, sats)
         cell_outputs.append(x)
     if fused:
         h, s, state[-1] = integer_native.fired(neuron.cells[-1], fire, x, state[-1], sats)
@@ -52,7 +57,7 @@ def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = 
         return h, s, state
     if fire is None:
         return x, x, state
-    spike_dtype = np.uint8 if is_integer else x.dtype
+    spike_dtype = (np.uint8 if fire.max_spikes <= 255 else np.int64) if is_integer else x.dtype
     if not resets:
         return x, kernels.spikes(fire, x, t0).astype(spike_dtype), state
     cell = neuron.cells[-1]
@@ -68,4 +73,4 @@ def run_neuron(neuron: Neuron, x: np.ndarray, t0: int = 0, state: list | None = 
         v = kernels.reset(fire, cell, v, fired, sats)
     state[-1] = v
     cell_outputs.append(h)
-    return h, s, state
+    return h, (h if getattr(fire, "readout", False) else s), state

@@ -43,3 +43,20 @@ def check_input(graph: Graph, x: np.ndarray, subject: str = "input") -> np.ndarr
         layer = next(n.name for n in graph.neurons() if n.op.time_steps == limit)
         raise SpcError(subject, f"has T = {x.shape[0]} steps, but layer '{layer}' is time-indexed and defined only for T <= {limit}", f"run at most {limit} steps, or retrain that layer as a SlidingPSN, which runs for any length")
     return x
+
+
+def input_warnings(compiled, x: np.ndarray) -> list[str]:
+    """What the integer form does to this input that its user should know: a model calibrated on
+    integer (spike) input quantizes with scale 1, so non-integer (analog) values are rounded, and an
+    activity count takes them for spikes."""
+    calibration = (compiled.quantization or {}).get("calibration", {})
+    if compiled.integer is None or not calibration.get("input_is_integer"):
+        return []
+    fractional = np.count_nonzero(x != np.rint(x))
+    if not fractional:
+        return []
+    return [
+        f"{fractional / x.size:.1%} of its values are not integers, but the model was calibrated on integer (spike) input, so its integer form "
+        f"rounds them to integers (e.g. analog values in [0, 1) to 0 or 1) and counts their synapses as accumulates, not multiply-accumulates; "
+        f"recompile with --calib on inputs like these, or give spike input"
+    ]

@@ -26,6 +26,7 @@ class Report:
     saturations: dict[str, int] = field(default_factory=dict)  # integer form, per layer
     quantization: dict | None = None
     rasters: dict = field(default_factory=dict)  # layer -> {"sample", "steps", "neurons", "forms": {form: [[t, n], ...]}}
+    compiled: dict = field(default_factory=dict)  # from the manifest: model, spc_version, options, targets
     wall_time: dict[str, float] = field(default_factory=dict)  # form -> seconds spent running it
 
     @property
@@ -71,6 +72,17 @@ class Report:
                 c.note = f"differences propagate from {upstream} tie(s) upstream; the isolated comparisons check every layer"
                 c.gating = False
 
+    def explain_real_valued(self) -> None:
+        """Say why a readout's fidelity row has no spikes and what its |Δh| amounts to."""
+        for c in self.comparisons:
+            if c.spiking or c.kind != "fidelity" or c.max_abs_error is None or not c.reference_peak:
+                continue
+            how = "fed the float form's spikes, this is its own quantization" if c.mode == "isolated" else "free-running, it sums every spike the integer layers above change"
+            c.note = (
+                f"no spikes: a real-valued output (a readout's membrane, or a head's values). |Δh| max {c.max_abs_error:.2g} = {c.max_abs_error / c.reference_peak:.1%} "
+                f"of its peak {c.reference_peak:.3g}, mean {c.mean_abs_error / c.reference_peak:.2%}; {how}"
+            )
+
     def to_json(self) -> dict:
         return {
             "passed": self.passed,
@@ -80,10 +92,13 @@ class Report:
             "accuracy": self.accuracy,
             "approximations": self.approximations,
             "saturations": self.saturations,
+            "calibration_saturations": {name: layer["saturations"] for name, layer in (self.quantization or {}).get("layers", {}).items() if "saturations" in layer},
             "time_constants": time_constant_rows(self.quantization),
             "wall_time_s": self.wall_time,
             "histogram_edges_log10": HISTOGRAM_EDGES,
             "rasters": self.rasters,
+            "compiled": self.compiled,
+            "spc_version": __import__("spc").__version__,
         }
 
     def write_json(self, path) -> None:
@@ -97,7 +112,8 @@ class Report:
         for c in self.comparisons:
             err = "-" if c.max_abs_error is None else f"{c.max_abs_error:.1e}"
             first = "-" if c.first_mismatch is None else "t={step} b={sample} n={neuron}".format(**c.first_mismatch)
-            rows.append((c.reference, c.candidate, c.layer, c.mode, c.spikes_compared, c.spike_mismatches, c.ties, err, first, c.result()))
+            counts = (c.spikes_compared, c.spike_mismatches, c.ties) if c.spiking else ("-", "-", "-")
+            rows.append((c.reference, c.candidate, c.layer, c.mode, *counts, err, first, c.result()))
         parts = [render(head, rows)]
         notes = [f"  {c.layer} ({c.reference} -> {c.candidate}): {c.note}" for c in self.comparisons if c.note]
         if notes:

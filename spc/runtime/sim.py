@@ -17,7 +17,7 @@ import numpy as np
 
 from spc.compiler import ir
 from spc.compiler.cells import Neuron
-from spc.runtime.integer import Saturations
+from spc.runtime.integer import Saturations, Terms
 from spc.runtime.neurons import run_neuron
 from spc.runtime.limits import ensure_fits
 from spc.runtime.recording import Recording, check_input
@@ -80,7 +80,7 @@ class Simulation:
                 values[name] = x.astype(self.dtype)
             elif isinstance(node.op, Neuron):
                 per_cell = [] if self.record_cells else None
-                h, out, self.states[name] = run_neuron(node.op, values[node.inputs[0]], t0, self.states[name], self.sats[name], per_cell)
+                h, out, self.states[name] = run_neuron(node.op, values[node.inputs[0]], t0, self.states[name], self.sats[name], per_cell, self._terms(node, values))
                 result.membranes[name] = h
                 if per_cell is not None:
                     result.cell_outputs[name] = per_cell
@@ -89,6 +89,20 @@ class Simulation:
                 values[name] = synapse(node.op, [self._downstream(i, values) for i in node.inputs])
         self.t += x.shape[0]
         return result
+
+    def _terms(self, node: ir.Node, values: dict) -> Terms | None:
+        """The Linear feeding a neuron whose first cell adds its input term by term (Xylo's
+        synaptic current, docs/integer-spec.md): its input and weights, a bias as a last term."""
+        if not getattr(node.op.cells[0], "input_first", False):
+            return None
+        source = self.graph.node(node.inputs[0])
+        if not isinstance(source.op, ir.Linear):
+            return None
+        inputs, weight = self._downstream(source.inputs[0], values), source.op.weight
+        if source.op.bias is not None and np.any(source.op.bias):
+            inputs = np.concatenate([inputs, np.ones(inputs.shape[:-1] + (1,), inputs.dtype)], axis=-1)
+            weight = np.concatenate([weight, source.op.bias[:, None]], axis=1)
+        return Terms(inputs, weight)
 
     def _downstream(self, name: str, values: dict) -> np.ndarray:
         """What a layer receives from `name`: its output, or the teacher's for a taught neuron."""

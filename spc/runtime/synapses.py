@@ -135,9 +135,9 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     elif isinstance(op, ir.Mul):
         return np.multiply(inputs[0], inputs[1], dtype=_integers(inputs))
     elif isinstance(op, ir.Quantize):
-        limit = 2 ** (op.bits - 1)
-        narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(t).bits >= op.bits)
-        return np.clip(np.rint(x / op.scale), -limit, limit - 1).astype(narrowest)
+        low, high = op.limits
+        narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
+        return np.clip(np.rint(x / op.scale), low, high).astype(narrowest)
     elif isinstance(op, ir.Dequantize):
         return x * ir.channel_view(op.scale, x.shape[2:])
     else:

@@ -15,8 +15,8 @@ Other runtimes (ONNX, Lava; `backends`) run the integer form, which must agree w
 simulator exactly (every spike and membrane value), or the float form, within the tolerance; the
 report names the first layer, step, sample and neuron where one diverges.
 
-Samples are verified in batches (bounded memory, a progress bar when there are several); the
-report merges them.
+Samples are verified in batches (bounded memory); the report merges them. A progress bar names
+each form and batch as it runs, on a terminal.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import channel_view
+from spc.compiler.summary import lava_placement
+from spc.progress import Stages
 from spc.runtime.backends import BACKENDS, run_backend
 from spc.runtime.compare import compare
 from spc.runtime.limits import HEADROOM, available_memory, bytes_per_sample, ensure_fits
@@ -62,8 +63,9 @@ def _raster(spikes: np.ndarray, sample: int) -> list[list[int]]:
 class _Batch:
     """Runs every form on one batch of samples and records the comparisons into a Report."""
 
-    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None, backends: tuple[str, ...] = ()):
+    def __init__(self, compiled: Compiled, x: np.ndarray, labels, offset: int, raster_sample: int | None, backends: tuple[str, ...] = (), stage=lambda form: None, progress: bool = False):
         self.compiled, self.x, self.labels, self.offset, self.backends = compiled, x, labels, offset, backends
+        self.stage, self.progress = stage, progress  # told each form as its run starts; backends' own bars
         self.raster_sample = raster_sample
         self.fires = {n.name: n.op.fire for n in compiled.stepwise.neurons()}
         self.neurons = [n.name for n in compiled.parallel.neurons()]
@@ -78,7 +80,7 @@ class _Batch:
         if self.raster_sample is None:
             return
         for name, fire in self.fires.items():
-            if fire is not None:
+            if fire is not None and name in rec.outputs:  # (a hardware form may fuse layers)
                 out = rec.outputs[name]
                 entry = self.rasters.setdefault(name, {"sample": self.raster_sample + self.offset, "steps": out.shape[0], "neurons": min(RASTER_NEURONS, int(np.prod(out.shape[2:]))), "forms": {}})
                 entry["forms"][form] = _raster(out, self.raster_sample)
@@ -88,10 +90,13 @@ class _Batch:
 
     def run(self, model) -> Report:
         compiled, x, report = self.compiled, self.x, self.report
+        self.stage("parallel")
         ref = _timed(report, "parallel", run_parallel, compiled.parallel, x)
         self.record("parallel", ref)
         if model is not None:
+            self.stage("torch-model")
             self._against_model(model, ref)
+        self.stage("stepwise-float")
         forced = run_stepwise(compiled.stepwise, x, teacher=ref.outputs)
         for name in self.neurons:
             self.add("parallel", "stepwise-float", name, "isolated", ref.outputs[name], forced.outputs[name], fire=self.fires[name], ref_h=ref.membranes[name], cand_h=forced.membranes[name])
@@ -100,8 +105,10 @@ class _Batch:
         self.add("parallel", "stepwise-float", "(output)", "end-to-end", ref.output, free.output, fire=self.output_fire)
         runs = {"stepwise-float": free}
         if compiled.integer is not None:
+            self.stage("integer")
             runs["integer"] = self._fidelity(free)
         for name in self.backends:
+            self.stage(name)
             self._against_backend(name, runs)
         report.rasters = self.rasters
         return report
@@ -111,11 +118,12 @@ class _Batch:
         form = BACKENDS[name].form
         reference = "integer" if form == "integer" else "stepwise-float"
         ref = runs[reference]
-        rec = _timed(self.report, name, run_backend, name, self.compiled, self.x)
+        rec = _timed(self.report, name, run_backend, name, self.compiled, self.x, progress=self.progress)
         kind = "exact" if form == "integer" else "equivalence"
+        placement = lava_placement(self.compiled) if name == "lava" else {}
         for layer, fire in self.fires.items():
             if layer in rec.outputs:
-                self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind)
+                self.add(reference, name, layer, "end-to-end", ref.outputs[layer], rec.outputs[layer], fire=fire, ref_h=ref.membranes[layer], cand_h=rec.membranes.get(layer), kind=kind, note=_lava_note(placement.get(layer)))
         self.add(reference, name, "(output)", "end-to-end", ref.output, rec.output, fire=self.output_fire, kind=kind)
 
     def _against_model(self, model, ref) -> None:
@@ -136,6 +144,8 @@ class _Batch:
         layers = compiled.quantization["layers"]
         forced = run_stepwise(compiled.integer, x, teacher={n: floats.outputs[n] for n in self.neurons})  # layers, not a layer's internal branches
         for name, fire in self.fires.items():
+            if name not in forced.membranes:  # fused into the next layer by the hardware profile (Xylo's LI → LIF)
+                continue
             scale = channel_view(np.asarray(layers[name]["membrane_scale"]), floats.membranes[name].shape[2:])
             h = forced.membranes[name] * scale
             out = forced.outputs[name] if fire is not None else h
@@ -145,6 +155,16 @@ class _Batch:
         self.report.saturations = dict(free.saturations)
         self.add("stepwise-float", "integer", "(output)", "end-to-end", floats.output, free.output, fire=self.output_fire, kind="fidelity")
         return free
+
+
+def _lava_note(placement: dict | None) -> str:
+    """Who computed a layer in Lava: its stock processes (an implementation spc did not write, and what
+    Loihi 2 runs) or spc's own process (agreement then checks the synapses and wiring)."""
+    if placement is None:
+        return ""
+    if placement["loihi2"] == "stock":
+        return f"computed by Lava's stock {', '.join(dict.fromkeys(placement['processes']))} (Loihi 2: stock)"
+    return "computed by spc's own process (CPU only): agreement checks Lava's synapses and the wiring"
 
 
 FORMS_ALIVE = 8
@@ -164,13 +184,18 @@ def verify(compiled: Compiled, x: np.ndarray, model=None, labels: np.ndarray | N
     `backends` (names from spc.runtime.backends) are other runtimes to check against spc's
     simulators: integer ones must agree exactly, float ones within the equivalence tolerance."""
     backends = tuple(b for b in backends if b not in ("sim", "float", "parallel"))  # always run
-    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization)
+    compiled_with = {key: compiled.manifest.get(key) for key in ("model", "spc_version", "example_input_shape", "options", "targets")}
+    report = Report(approximations=list(compiled.manifest.get("approximations", [])), quantization=compiled.quantization, compiled=compiled_with)
     batch_size = batch_size or default_batch_size(compiled, x.shape[0])
     starts = range(0, x.shape[1], batch_size)
-    for start in tqdm(starts, desc="verifying", unit="batch", disable=not progress or len(starts) == 1):
-        end = min(start + batch_size, x.shape[1])
-        sample = raster_sample - start if start <= raster_sample < end else None
-        batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends)
-        report.merge(batch.run(model))
+    forms = 2 + (model is not None) + (compiled.integer is not None) + len(backends)
+    with Stages("verifying", len(starts) * forms, progress) as stages:
+        for i, start in enumerate(starts):
+            end = min(start + batch_size, x.shape[1])
+            sample = raster_sample - start if start <= raster_sample < end else None
+            where = f", batch {i + 1}/{len(starts)}" if len(starts) > 1 else ""
+            batch = _Batch(compiled, x[:, start:end], None if labels is None else labels[start:end], start, sample, backends, lambda form, where=where: stages.start(form + where), progress)
+            report.merge(batch.run(model))
     report.explain_end_to_end()
+    report.explain_real_valued()
     return report

@@ -11,21 +11,23 @@ in the narrowest type that holds them: Lava's doubled mixed-sign weights 2w are 
 each); a sparser one as `{"sparse": key, "shape": [rows, cols]}` with its COO parts under `key.row`,
 `key.col`, `key.data`.
 spc's own `Neuron` process carries its neuron as `{"kind": ..., field: value}` records, exactly
-the cells and firing rule of graph.json and docs/integer-spec.md.
+the cells and firing rule of graph.json and docs/integer-spec.md. The manifest's entry for the
+target gets `placement`: for every synapse and neuron layer, whether it runs on Lava's stock
+processes ("stock": Loihi 2 runs them) or in spc's process ("cpu", CPU only), the stock process
+classes, and the reason (docs/loihi2-stock.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from spc.compiler.artifact import Compiled, write_directory
+from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
-from spc.runtime.lava.plan import CLASSES, DENSE_FILL, graph_for, plan_network
+from spc.runtime.lava.plan import CLASSES, DENSE_FILL, Plan, graph_for, plan_network
 
 FORMAT = "spc-lava"
 FORMAT_VERSION = 1
@@ -34,8 +36,9 @@ CONVENTIONS = (
     "(from 0): a Dense delivers one step after its input. Run T + latency steps; the source's data is the "
     "quantized input [size, steps], time last, zeros after T. spc's Neuron adds `offset` (the biases of "
     "the synapses before it) to its input, idles until its latency and runs `steps` = T steps; a Sink takes "
-    "`steps` = T + latency and the `path` it saves its record to. A recorded value is the sink's record "
-    "from step `from_step` on, plus `offset`."
+    "`steps` = T + latency and the `path` it saves its record to; with `voltage` it reads the neuron's Var v "
+    "through its RefPort v_ref after every step. A recorded value is the sink's record from step `from_step` on, "
+    "plus `offset`. The LIF ':always-on' fires at every step: stock layers' biases are synapses from it."
 )
 
 
@@ -75,8 +78,11 @@ def _plain(value, key: str, arrays: dict):
 
 def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
     """The network.json document and its arrays."""
-    graph = graph_for(compiled, "fixed_pt")
-    plan = plan_network(graph, "fixed_pt")
+    return _describe(plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt"))
+
+
+def _describe(plan: Plan) -> tuple[dict, dict[str, np.ndarray]]:
+    graph = plan.graph
     arrays: dict[str, np.ndarray] = {}
     encode = plan.encode and {"scale": plan.encode.scale, "bits": plan.encode.bits}
     decode = plan.decode and {"of": plan.decode[0], "scale": _plain(plan.decode[1].scale, "output.scale", arrays)}
@@ -93,21 +99,18 @@ def describe(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
         ],
         "connections": [{"from": f"{c.src}.{c.src_port}", "to": f"{c.dst}.{c.dst_port}"} for c in plan.links],
         "read": {
-            node: {"sink": probe.sink, "from_step": probe.depth, "offset": _plain(probe.offset, f"{probe.sink}.offset", arrays), "membranes": probe.membranes}
+            node: {"sink": probe.sink, "from_step": probe.depth, "offset": _plain(probe.offset, f"{probe.sink}.offset", arrays), "membranes": probe.membranes, "voltage": probe.voltage}
             for node, probe in plan.probes.items()
         },
     }
     return doc, arrays
 
 
-def emit_lava(compiled: Compiled, directory: str | Path, stored=None) -> list[Path]:
-    """Write `directory/lava/` (replacing an earlier one); returns the files written. (Its weights
-    are Lava's, not the graphs' arrays: `stored` is not used.)"""
-    doc, arrays = describe(compiled)
+def emit_lava(compiled: Compiled, directory: str | Path, stored=None) -> tuple[list[Path], dict]:
+    """Write `directory/lava/` (replacing an earlier one); returns the files written and the
+    manifest entry's `placement`. (Its weights are Lava's, not the graphs' arrays: `stored` is not
+    used.)"""
+    from spc.compiler.emit import write_network
 
-    def fill(folder: Path) -> None:
-        (folder / "network.json").write_text(json.dumps(doc, indent=1) + "\n")
-        np.savez(folder / "weights.npz", **arrays)
-
-    out = write_directory(Path(directory) / "lava", fill, force=True)
-    return [out / "network.json", out / "weights.npz"]
+    plan = plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt")
+    return write_network(directory, "lava", *_describe(plan), "weights.npz"), {"placement": plan.placement_json()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,9 +16,14 @@ from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 
 from spc.compiler.artifact import Compiled, load
+from spc.progress import bar
 from spc.runtime.lava.plan import CLASSES, Plan, Proc, graph_for, plan_network
 from spc.runtime.recording import check_input
 from spc.runtime.synapses import synapse
+
+
+RUN_CHUNKS = 20
+"""Pieces a Lava run is split into for its progress bar (each costs a few milliseconds)."""
 
 
 @dataclass
@@ -43,8 +49,17 @@ class LavaNetwork:
     def record_path(self, node: str) -> Path:
         return Path(self.sinks[node].proc_params["path"])
 
-    def run(self) -> None:
-        self.source.run(condition=RunSteps(num_steps=self.run_steps), run_cfg=Loihi2SimCfg(select_tag=self.plan.tag))
+    def run(self, progress: bool = True) -> None:
+        """Compile and start the processes, then run `run_steps` steps in up to RUN_CHUNKS pieces, each
+        one step of a progress bar (on a terminal); Lava resumes a run exactly where it paused."""
+        with bar(self.run_steps, f"Lava {self.plan.tag}: compiling", "step", progress) as steps:
+            self.source.create_runtime(run_cfg=Loihi2SimCfg(select_tag=self.plan.tag))
+            steps.set_description(f"Lava {self.plan.tag}")
+            chunk = math.ceil(self.run_steps / RUN_CHUNKS)
+            for start in range(0, self.run_steps, chunk):
+                count = min(chunk, self.run_steps - start)
+                self.source.run(condition=RunSteps(num_steps=count))
+                steps.update(count)
 
     def close(self) -> None:
         """Stop the runtime (if it started) and remove the records (if `build` chose their folder)."""
@@ -100,7 +115,10 @@ def _wire(plan: Plan, x: np.ndarray, run_steps: int, directory: Path) -> dict[st
             extra = {}
         processes[proc.name] = _instance(proc, extra, plan.integer)
     for link in plan.links:
-        getattr(processes[link.src], link.src_port).connect(getattr(processes[link.dst], link.dst_port))
+        if link.dst_port == "v_ref":  # a RefPort reads a Var of the source
+            processes[link.dst].v_ref.connect_var(getattr(processes[link.src], link.src_port))
+        else:
+            getattr(processes[link.src], link.src_port).connect(getattr(processes[link.dst], link.dst_port))
     return processes
 
 

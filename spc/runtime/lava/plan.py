@@ -11,12 +11,15 @@ sample: synapse matrices become block-diagonal.
   found by running spc's own synapse kernel on unit vectors. A Dense holds no bias: the biases are
   carried, through any later synapses, to the next neuron as a constant `offset` it adds.
 - `Reshape` and `Add` are wiring: the flat layout needs no reshape, and an InPort sums its inputs.
-- A neuron is a stock LIF when it is exactly one (`_Planner.lif`), otherwise spc's own `Neuron`.
-- The graph's final `Dequantize` is applied on the host; every recorded node gets a `Sink`.
+- A neuron runs on Lava's stock processes where they compute it exactly (fixed_pt only;
+  `spc.runtime.lava.stock` decides and says why not), otherwise in spc's own `Neuron` process (CPU
+  only). A stock neuron may rescale its synapse (weight_exp) or replace it by delayed synapses (an
+  FIR), and takes its biases from one always-on LIF. `Plan.placement` records, per layer, which.
+- The graph's final `Dequantize` is applied on the host; every recorded node gets a `Sink` (which
+  reads a stock readout's voltage through a RefPort).
 
-Integer weights in Lava's units: with mixed signs Lava keeps only even weights in [-256, 254]
-(it drops one LSB), so spc's 8-bit mantissa w is sent as 2w with `weight_exp` -1, exact; weights
-of one sign are sent as they are (Lava keeps [0, 255] or [-255, 0] whole).
+Integer weights in Lava's units: see `spc.compiler.loihi.encode_weights` (mixed-sign weights w are
+sent as 2w with `weight_exp` one lower, since Lava drops their LSB).
 
 Latency: a Dense delivers one Lava step after its input, so every output has a `depth`, the Lava
 step (from 0) at which it carries spc's step 0. A neuron or sink takes the depth of its inputs;
@@ -32,11 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from spc.compiler import ir
+from spc.compiler import ir, loihi
 from spc.compiler.artifact import Compiled
 from spc.compiler.cells import Neuron
-from spc.compiler.qcells import NO_LEAK, QLeaky
 from spc.errors import SpcError
+from spc.runtime.lava import stock
 from spc.runtime.synapses import synapse
 
 SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.ScaleShift)  # ScaleShift: BatchNorm too
@@ -44,7 +47,6 @@ TAGS = ("fixed_pt", "floating_pt")
 MAX_DELAY = 63  # Lava's fixed-point delayed synapses accept delays 0..63
 DENSE_FILL = 0.25  # a matrix with a larger share of nonzeros becomes a Dense, else a Sparse
 ACCUMULATOR = 2**31  # Dense and Sparse sum in int32
-A_IN = 2**15  # LIF's a_in port is 16 bits wide
 BLOCK = 2**22  # elements per block of unit vectors when reading off a synapse's matrix
 
 
@@ -55,6 +57,8 @@ CLASSES = {
     "DelayDense": "lava.proc.dense.process.DelayDense",
     "DelaySparse": "lava.proc.sparse.process.DelaySparse",
     "LIF": "lava.proc.lif.process.LIF",
+    "LIFReset": "lava.proc.lif.process.LIFReset",
+    "TernaryLIF": "lava.proc.lif.process.TernaryLIF",
     "Neuron": "spc.runtime.lava.processes.neuron.Neuron",
     "Sink": "spc.runtime.lava.processes.sink.Sink",
 }
@@ -71,7 +75,7 @@ class Proc:
     and its constructor arguments in Lava's units (`weights` always as a scipy CSR matrix)."""
 
     name: str
-    kind: str  # RingBuffer, Dense, Sparse, DelayDense, DelaySparse, LIF (stock Lava); Neuron, Sink (spc)
+    kind: str  # RingBuffer, Dense, Sparse, DelayDense, DelaySparse, LIF, LIFReset, TernaryLIF (stock Lava); Neuron, Sink (spc)
     layer: str
     depth: int
     params: dict
@@ -79,6 +83,8 @@ class Proc:
 
 @dataclass(frozen=True)
 class Link:
+    """An OutPort to an InPort, or (dst_port 'v_ref') a sink's RefPort reading the Var `src_port`."""
+
     src: str
     src_port: str
     dst: str
@@ -93,6 +99,7 @@ class Probe:
     depth: int
     offset: np.ndarray  # per sample, in the node's shape: the biases no process added
     membranes: bool
+    voltage: bool = False  # read from the neuron's voltage (a stock readout), not its output port
 
 
 @dataclass
@@ -105,15 +112,29 @@ class Plan:
     probes: dict[str, Probe] = field(default_factory=dict)
     encode: ir.Quantize | None = None  # applied to the input on the host before the source plays it
     decode: tuple[str, ir.Dequantize] | None = None  # (its input, op): the graph's output, on the host
+    placement: dict[str, stock.Placement] = field(default_factory=dict)  # fixed_pt: per synapse and neuron layer
 
     @property
     def integer(self) -> bool:
         return self.tag == "fixed_pt"
 
+    def placement_json(self) -> dict:
+        """{layer: {"loihi2": "stock" | "cpu", "processes": [...], "reason": ...}}: the manifest's entry."""
+        return {layer: p.to_json() for layer, p in self.placement.items()}
+
     @property
     def depth(self) -> int:
         """The latency of the deepest recorded node: a run takes this many steps more than T."""
         return max(p.depth for p in self.probes.values())
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A synapse layer as planned: its input terms (aligned at `depth`) and its integer matrix."""
+
+    terms: list
+    depth: int
+    matrix: sparse.csr_matrix
 
 
 @dataclass(frozen=True)
@@ -167,6 +188,8 @@ class _Planner:
         self.plan = Plan(graph, tag, batch)
         self.terms: dict[str, list[_Term]] = {}
         self.offsets: dict[str, np.ndarray] = {}
+        self.built: dict[str, _Built] = {}
+        self.voltage_read: set[str] = set()  # stock readouts: the host reads their voltage
         self.dtype = np.int64 if self.plan.integer else np.float64
 
     def size(self, name: str) -> int:
@@ -250,36 +273,50 @@ class _Planner:
         reach = float(np.asarray(abs(matrix).sum(axis=1)).max(initial=0))
         bound = reach * bound_in if reach else 0.0
         folded = per_sample(matrix, self.batch)
-        graded = len(terms) > 1 or not terms[0].binary
-        params = {"weights": folded, "num_message_bits": _message_bits(bound_in) if graded else 0}
+        params = {"weights": folded, "num_message_bits": self.message_bits(terms)}
         if self.plan.integer:
             params.update(self.weight_encoding(node.name, matrix, bound))
-        self.add(Proc(node.name, self.kind(folded), node.name, depth + 1, params), terms, "s_in")
+        proc = Proc(node.name, self.kind(folded), node.name, depth + 1, params)
+        self.add(proc, terms, "s_in")
         self.terms[node.name] = [_Term(node.name, "a_out", depth + 1, bound, False)]
+        self.built[node.name] = _Built(terms, depth, matrix)
+        if self.plan.integer:
+            self.plan.placement[node.name] = stock.Placement(stock.STOCK, (proc.kind,), "")
+
+    def message_bits(self, terms: list[_Term]) -> int:
+        """0 for binary spikes, else the graded payload width that holds their sum."""
+        graded = len(terms) > 1 or not terms[0].binary
+        return _message_bits(sum(t.bound for t in terms)) if graded else 0
 
     def weight_encoding(self, name: str, matrix: sparse.csr_matrix, bound: float) -> dict:
         """Integer weights as Lava keeps them exactly: {'weights': scaled, 'weight_exp': e}."""
-        low, high = (int(matrix.min()), int(matrix.max())) if matrix.nnz else (0, 0)
-        mixed = low < 0 < high
-        if (mixed and not -128 <= low <= high <= 127) or not -255 <= low <= high <= 255:
-            raise refuse(name, f"has weights in [{low}, {high}]; Lava's Dense holds 8-bit weights ([-128, 127] with mixed signs, [-255, 255] with one sign)", "compile with 8-bit weights (--weight-bits 8 or fewer)")
-        factor = 2 if mixed else 1
+        encoded = loihi.encode_weights(matrix.data, 0)
+        if isinstance(encoded, str):
+            raise refuse(name, encoded, "compile with 8-bit weights (--weight-bits 8 or fewer)")
+        values, exp = encoded
+        factor = 2 if exp < 0 else 1
         if factor * bound >= ACCUMULATOR:
-            raise refuse(name, f"its synaptic sums reach {bound:.0f}; Lava's Dense accumulates {'twice the sum (mixed-sign weights are stored doubled)' if mixed else 'the sum'} in int32", "use fewer input bits (--input-bits) or smaller weights, or run this model with spc's simulator")
-        weights = per_sample(matrix * factor if factor != 1 else matrix, self.batch)
-        return {"weights": weights, "weight_exp": -1 if mixed else 0}
+            raise refuse(name, f"its synaptic sums reach {bound:.0f}; Lava's Dense accumulates {'twice the sum (mixed-sign weights are stored doubled)' if factor == 2 else 'the sum'} in int32", "use fewer input bits (--input-bits) or smaller weights, or run this model with spc's simulator")
+        lava = matrix.copy()
+        lava.data = values
+        return {"weights": per_sample(lava, self.batch), "weight_exp": exp}
 
     def neuron(self, node: ir.Node) -> None:
         op, name = node.op, node.name
         shape = self.graph.shapes[name]
         terms, depth = self.aligned(node.inputs[0])
         offset = self.offsets[node.inputs[0]]
-        lif = self.lif(node, terms, offset) if self.plan.integer else None
-        if lif is not None:
-            proc = Proc(name, "LIF", name, depth, lif)
-        else:
+        mapped = None
+        if self.plan.integer:  # Loihi 2's stock processes where they compute it exactly, else spc's process
+            feed = self.feed(node, terms)
+            mapped = stock.map_neuron(op, feed, self.membrane_read_elsewhere(node))
+            if isinstance(mapped, stock.StockNeuron):
+                self.stock_neuron(node, mapped, feed, depth)
+            else:
+                self.plan.placement[name] = stock.Placement(stock.CPU, (), mapped)
+        if not isinstance(mapped, stock.StockNeuron):
             proc = Proc(name, "Neuron", name, depth, {"neuron": op, "shape": shape, "batch": self.batch, "latency": depth, "offset": offset.reshape(shape)})
-        self.add(proc, terms, "a_in")
+            self.add(proc, terms, "a_in")
         if op.spiking:
             bound = 1.0
         else:
@@ -287,53 +324,74 @@ class _Planner:
         self.terms[name] = [_Term(name, "s_out", depth, bound, op.spiking)]
         self.offsets[name] = np.zeros(self.size(name), self.dtype)
 
-    def lif(self, node: ir.Node, terms: list[_Term], offset: np.ndarray) -> dict | None:
-        """Stock LIF parameters when the neuron is exactly Lava's fixed-point LIF, else None.
+    def feed(self, node: ir.Node, terms: list[_Term]) -> stock.Feed | None:
+        """The synapse layer a neuron may take over (rescale or replace): its only input, read by
+        nothing else; None otherwise."""
+        (src,) = node.inputs
+        built = self.built.get(src)
+        if built is None or [t.proc for t in terms] != [src] or self.graph.consumers(src) != [node] or src in self.graph.outputs:
+            return None
+        low = sum(0.0 if t.binary else -t.bound for t in built.terms)
+        high = sum(1.0 if t.binary else t.bound for t in built.terms)
+        return stock.Feed(src, built.matrix, self.offsets[src], low, high, built.depth)
 
-        Lava: u = trunc0(u·(4096 − (du+1)), 12) + (a_in << 6); v = sat24(trunc0(v·(4096 − dv), 12)
-        + u + bias); s = v > vth << 6; v = 0 where s. With du = 4095, u is just a_in << 6, so this is
-        one QLeaky (int12, or no leak: dv = 0) of width 24 with reset to zero, when its input shift
-        s >= 6 moves into the feeding Dense's weight_exp (a_in = x << (s − 6)), the threshold is
-        one of Lava's (θ = vth·64, or θ − 1 for ≥), no bias reaches it (it would charge v while the
-        layer waits for its first input) and a_in fits 16 bits.
-        """
-        op, (src,) = node.op, node.inputs
-        cell, fire = op.cells[-1], op.fire
-        if len(op.cells) != 1 or not isinstance(cell, QLeaky) or cell.width != 24 or cell.shift < 6:
-            return None
-        if fire is None or fire.stochastic or fire.reset != "zero":
-            return None
-        decays, thresholds = np.unique(cell.decay), np.unique(fire.threshold)
-        if decays.size != 1 or thresholds.size != 1:
-            return None
-        if cell.mode == "int12" and decays[0] <= 4095:
-            dv = int(decays[0])
-        elif cell.mode == "shift" and decays[0] == NO_LEAK:
-            dv = 0
+    def membrane_read_elsewhere(self, node: ir.Node) -> bool:
+        """Whether a readout's membrane feeds anything but the graph's output Dequantize."""
+        outputs = self.graph.outputs
+        return any(c.name not in outputs or not isinstance(c.op, ir.Dequantize) for c in self.graph.consumers(node.name))
+
+    def stock_neuron(self, node: ir.Node, mapped: stock.StockNeuron, feed: stock.Feed, depth: int) -> None:
+        """The processes of a layer `stock.map_neuron` mapped, batch-folded and wired."""
+        name, n = node.name, self.size(node.name)
+        params = {k: (np.tile(v, self.batch) if isinstance(v, np.ndarray) else v) for k, v in mapped.params.items()}
+        self.add(Proc(name, mapped.kind, name, depth, {"shape": (self.batch * n,)} | params), [], "a_in")
+        feeder, inputs = self.plan.procs[feed.name], self.built[feed.name].terms
+        if mapped.feed_exp is None:  # the synapses below replace the feed's process
+            del self.plan.procs[feed.name]
+            self.plan.links = [link for link in self.plan.links if link.dst != feed.name]
         else:
-            return None
-        edge = int(thresholds[0]) - (0 if fire.strict else 1)  # fires when v > edge
-        if edge % 64 or not 0 <= edge // 64 < 2**17:
-            return None
-        feeder = self.plan.procs.get(src)
-        if feeder is None or feeder.kind not in ("Dense", "Sparse") or [t.proc for t in terms] != [src] or self.graph.consumers(src) != [node] or src in self.graph.outputs or np.any(offset):
-            return None
-        extra = cell.shift - 6
-        if terms[0].bound * 2**extra >= A_IN or feeder.params["weight_exp"] + extra > 7:
-            return None
-        feeder.params["weight_exp"] += extra
-        size = self.batch * self.size(node.name)
-        return {"shape": (size,), "du": 4095, "dv": dv, "vth": edge // 64, "bias_mant": 0, "bias_exp": 0}
+            feeder.params["weight_exp"] = mapped.feed_exp
+            self.plan.links.append(Link(feed.name, "a_out", name, "a_in"))
+        for syn in mapped.synapses:
+            if syn.source == "input":  # delivers its input's step 0 at the neuron's depth plus its delay
+                weights, sources, bits, latency = sparse.kron(sparse.identity(self.batch, np.int64), syn.weights, format="csr"), inputs, feeder.params["num_message_bits"], depth + syn.delay
+            else:  # the always-on neuron fires from Lava step 0
+                weights, sources, bits, latency = sparse.vstack([syn.weights] * self.batch, format="csr"), [self.always_on()], 0, 1 + syn.delay
+            kind = ("Delay" if syn.delay else "") + self.kind(weights)
+            params = {"weights": weights, "weight_exp": syn.weight_exp, "num_message_bits": bits} | ({"delays": syn.delay} if syn.delay else {})
+            self.add(Proc(syn.name, kind, feed.name if syn.source == "input" else name, latency, params), sources, "s_in")
+            self.plan.links.append(Link(syn.name, "a_out", name, "a_in"))
+        kinds = [self.plan.procs[s.name].kind for s in mapped.synapses]
+        if mapped.feed_exp is None:
+            taps = tuple(k for k, s in zip(kinds, mapped.synapses) if s.source == "input")
+            self.plan.placement[feed.name] = stock.Placement(stock.STOCK, taps, f"folded with {name}'s taps into its delayed synapses")
+        else:
+            kinds.insert(0, feeder.kind)
+        self.plan.placement[name] = stock.Placement(stock.STOCK, tuple(kinds + [mapped.kind]), mapped.summary)
+        if mapped.reads_voltage:
+            self.voltage_read.add(name)
+
+    def always_on(self) -> _Term:
+        """The LIF that fires at every Lava step (v = bias 1 > 0): the source of stock layers' biases."""
+        if stock.ALWAYS_ON not in self.plan.procs:
+            params = {"shape": (1,), "du": loihi.DECAY_UNITY - 1, "dv": 0, "vth": 0, "bias_mant": 1, "bias_exp": 0}
+            self.add(Proc(stock.ALWAYS_ON, "LIF", stock.ALWAYS_ON, 0, params), [], "a_in")
+        return _Term(stock.ALWAYS_ON, "s_out", 0, 1.0, True)
 
     def probe(self, name: str) -> None:
         terms, depth = self.aligned(name)
         proc = self.plan.procs.get(name)
-        membranes = proc is not None and proc.kind == "Neuron"
-        sink = Proc(f"{name}:sink", "Sink", name, depth, {"size": self.batch * self.size(name), "membranes": membranes})
-        self.add(sink, terms, "s_in")
-        if membranes:
+        voltage = name in self.voltage_read
+        membranes = voltage or (proc is not None and proc.kind == "Neuron")
+        sink = Proc(f"{name}:sink", "Sink", name, depth, {"size": self.batch * self.size(name), "membranes": membranes, "voltage": voltage})
+        if voltage:
+            self.add(sink, [], "s_in")
+            self.plan.links.append(Link(name, "v", sink.name, "v_ref"))
+        else:
+            self.add(sink, terms, "s_in")
+        if membranes and not voltage:
             self.plan.links.append(Link(name, "v_out", sink.name, "v_in"))
-        self.plan.probes[name] = Probe(sink.name, depth, self.offsets[name].reshape(self.graph.shapes[name]), membranes)
+        self.plan.probes[name] = Probe(sink.name, depth, self.offsets[name].reshape(self.graph.shapes[name]), membranes, voltage)
 
 
 def plan_network(graph: ir.Graph, tag: str = "fixed_pt", batch: int = 1) -> Plan:

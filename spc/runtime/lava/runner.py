@@ -29,14 +29,14 @@ def read_recording(net: LavaNetwork) -> Recording:
     return rec
 
 
-def run_lava(compiled_or_directory, x: np.ndarray, tag: str = "fixed_pt") -> Recording:
+def run_lava(compiled_or_directory, x: np.ndarray, tag: str = "fixed_pt", progress: bool = True) -> Recording:
     """Run a compiled model (a `Compiled` or its directory) on x [T, B, ...] with Lava's `tag`
     ProcessModels (Loihi2SimCfg): fixed_pt runs the integer graph bit for bit as spc's simulator,
     floating_pt the float stepwise graph. All samples run at once (the batch is folded into the
-    neurons); the runtime is stopped also on error."""
+    neurons); the runtime is stopped also on error. A progress bar counts the steps on a terminal."""
     net = build(compiled_or_directory, x, tag)
     try:
-        net.run()
+        net.run(progress)
         return read_recording(net)
     finally:
         net.close()
