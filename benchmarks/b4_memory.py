@@ -3,7 +3,8 @@
 Uses the model of examples/long_sequences.py (SlidingPSN k = 24, SPSN, leaky readout; trained at
 T = 256 and cached): the parallel form in torch over the whole sequence against spc's integer
 simulator streaming it in chunks, each measurement in a fresh process (peak resident memory above
-the process's baseline, Linux VmHWM), B = 8.
+the process's baseline, Linux VmHWM), B = 8; RUNS measurements of each form at each T, alternating
+forms, each figure the median and min–max, the memory ratio per pair of runs.
 
     .venv/bin/python benchmarks/b4_memory.py [--quick]
 """
@@ -17,12 +18,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import arguments, save  # noqa: E402
+from harness import arguments, paired_ratios, save, spread  # noqa: E402
 
 import spc  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 import long_sequences  # noqa: E402  (the model and the per-process memory measurement)
+
+
+RUNS = 3
 
 
 def _example():
@@ -32,7 +36,7 @@ def _example():
 def main(argv=None) -> dict:
     args = arguments(__doc__, argv)
     example = _example()
-    steps_list = [256, 1024] if args.quick else [1024, 4096, 16384, 65536]
+    steps_list, runs_per_form = ([256], 2) if args.quick else ([1024, 4096, 16384, 65536], RUNS)
     model = example.trained_model(1 if args.quick else 15)
     with tempfile.TemporaryDirectory(prefix="spc-b4-") as scratch:
         directory = Path(scratch)
@@ -41,14 +45,18 @@ def main(argv=None) -> dict:
         spc.compile(model, (256, 1, example.CHANNELS), directory / "compiled", calib=calib)
         rows = []
         for steps in steps_list:
+            runs = {"parallel": [], "stepwise": []}
+            for _ in range(runs_per_form):
+                for form in runs:
+                    runs[form].append(example.measure(form, directory, steps))
             row = {"T": steps}
-            for form in ("parallel", "stepwise"):
-                m = example.measure(form, directory, steps)
-                row[form] = {"peak_mib": m["peak_bytes_above_baseline"] / 2**20, "seconds": m["seconds"]}
-            row["parallel_over_stepwise_memory"] = row["parallel"]["peak_mib"] / max(row["stepwise"]["peak_mib"], 1e-9)
+            for form, measured in runs.items():
+                row[form] = {"peak_mib": spread([m["peak_bytes_above_baseline"] / 2**20 for m in measured]), "seconds": spread([m["seconds"] for m in measured])}
+            peaks = {form: [m["peak_bytes_above_baseline"] for m in measured] for form, measured in runs.items()}
+            row["parallel_over_stepwise_memory"] = paired_ratios(peaks["parallel"], [max(p, 1) for p in peaks["stepwise"]])
             rows.append(row)
-            print(f"T = {steps:6d}: parallel {row['parallel']['peak_mib']:8.1f} MiB {row['parallel']['seconds']:6.2f} s   stepwise {row['stepwise']['peak_mib']:6.1f} MiB {row['stepwise']['seconds']:6.2f} s")
-    doc = {"benchmark": "b4_memory", "config": {"B": 8, "model": "examples/long_sequences.py", "measure": "VmHWM above baseline, fresh process"}, "results": rows}
+            print(f"T = {steps:6d}: parallel {row['parallel']['peak_mib']['median']:8.1f} MiB {row['parallel']['seconds']['median']:6.2f} s   stepwise {row['stepwise']['peak_mib']['median']:6.1f} MiB {row['stepwise']['seconds']['median']:6.2f} s")
+    doc = {"benchmark": "b4_memory", "config": {"B": 8, "model": "examples/long_sequences.py", "measure": "VmHWM above baseline, fresh process", "runs": runs_per_form}, "results": rows}
     save("b4_memory", doc, args)
     return doc
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import arguments, median_seconds, save  # noqa: E402
+from harness import arguments, interleaved, paired_ratios, save, spread  # noqa: E402
 
 import spc  # noqa: E402
 from spc.compiler import ir  # noqa: E402
@@ -82,7 +82,7 @@ def step_loop(graph: ir.Graph, x: np.ndarray) -> np.ndarray:
             if isinstance(node.op, ir.Input):
                 values[node.name] = x[t].astype(np.float64)
             elif isinstance(node.op, Neuron):
-                h = values[node.inputs[0]]
+                h = values[node.inputs[0]].astype(dtype, copy=False)  # synapses sum integers in int32
                 for state in states[node.name]:
                     h = state.step(h, sats)
                 fire = node.op.fire
@@ -108,23 +108,24 @@ def measure(steps: int, batch: int, width: int, repeats: int) -> dict:
         layer_major = run_stepwise(graph, x, record="output").output
         if not np.array_equal(layer_major, step_loop(graph, x)):
             raise AssertionError(f"{form}: the step loop and the layer-major simulator disagree")
-        t_layer = median_seconds(lambda g=graph: run_stepwise(g, x, record="output"), repeats)
-        t_step = median_seconds(lambda g=graph: step_loop(g, x), repeats)
-        rows[form] = {"layer_major_s": t_layer, "step_loop_s": t_step, "step_loop_over_layer_major": t_step / t_layer, "layer_major_steps_per_s": steps / t_layer, "step_loop_steps_per_s": steps / t_step}
-        print(f"  {form:8s} layer-major {t_layer:.3f} s   step loop {t_step:.3f} s   step loop / layer-major {t_step / t_layer:.2f}   ({steps / t_layer:,.0f} steps/s)")
-    rows["integer_over_float"] = rows["integer"]["layer_major_s"] / rows["float"]["layer_major_s"]
+        times = interleaved({"layer": lambda g=graph: run_stepwise(g, x, record="output"), "step": lambda g=graph: step_loop(g, x)}, repeats, warmup=1)
+        t_layer, t_step = spread(times["layer"]), spread(times["step"])
+        ratio = paired_ratios(times["step"], times["layer"])
+        rows[form] = {"layer_major_s": t_layer, "step_loop_s": t_step, "step_loop_over_layer_major": ratio, "layer_major_steps_per_s": steps / t_layer["median"], "step_loop_steps_per_s": steps / t_step["median"]}
+        print(f"  {form:8s} layer-major {t_layer['median']:.3f} s   step loop {t_step['median']:.3f} s   step loop / layer-major {ratio['median']:.2f} ({ratio['min']:.2f}–{ratio['max']:.2f})   ({steps / t_layer['median']:,.0f} steps/s)")
+    rows["integer_over_float"] = rows["integer"]["layer_major_s"]["median"] / rows["float"]["layer_major_s"]["median"]
     return rows
 
 
 def main(argv=None) -> dict:
     args = arguments(__doc__, argv)
     torch.set_num_threads(2)
-    configs = {"quick": (40, 4, 32, 1)} if args.quick else {"wide": (1000, 32, 256, 5), "narrow": (1000, 4, 32, 5)}
+    configs = {"quick": (40, 4, 32, 2)} if args.quick else {"wide": (1000, 32, 256, 7), "narrow": (1000, 4, 32, 7)}
     results = {}
     for name, (steps, batch, width, repeats) in configs.items():
         print(f"{name}: T={steps} B={batch} width={width}")
         results[name] = measure(steps, batch, width, repeats)
-    config = {"layers": "Linear+LIF, Linear+SlidingPSN(k=16), Linear+SPSN, Linear+LI(10)", "input": "binary spikes, 20 %", "statistic": "median wall time of one whole run", "repeats": max(c[3] for c in configs.values())}
+    config = {"layers": "Linear+LIF, Linear+SlidingPSN(k=16), Linear+SPSN, Linear+LI(10)", "input": "binary spikes, 20 %", "statistic": "median and min–max of interleaved runs of one whole run", "runs": max(c[3] for c in configs.values())}
     doc = {"benchmark": "sim_speed", "config": config, "results": results}
     save("sim_speed", doc, args)
     return doc

@@ -22,7 +22,7 @@ import torch
 
 import spc
 from spc.frontends.torch.firing import Spikes, spikes
-from spc.frontends.torch.kernels import filters, fused, native
+from spc.frontends.torch.kernels import buffers, filters, fused, native
 from spc.frontends.torch.kernels.banded import band_scan, toeplitz_weight
 from spc.frontends.torch.kernels.buffers import rows
 from spc.frontends.torch.kernels.fft import causal_conv, smooth_length
@@ -126,7 +126,7 @@ CHAIN_PATHS = {"native": fused.chain, "scan-gemm": _gemm_chain}
 
 @pytest.mark.parametrize("path", FIR_PATHS)
 @pytest.mark.parametrize("steps,columns", SHAPES)
-@pytest.mark.parametrize("k", [1, 3, 20])
+@pytest.mark.parametrize("k", [1, 3, 20, 64])
 def test_fir_paths_match_the_reference(path, steps, columns, k):
     if path == "native" and native.library() is None:
         pytest.skip(native.status())
@@ -384,7 +384,7 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
     with filters.record_paths() as paths:
         spc.MaskedPSN(k=3, T=40, lambda_init=1.0)(x)
     assert paths == {"time-matrix": "dense-gemm"}
-    for k, path in ((32, "native"), (33, "banded-gemm"), (1025, "fft")):
+    for k, path in ((64, "native"), (65, "banded-gemm"), (1025, "fft")):
         with filters.record_paths() as paths:
             filters.fir(x, torch.randn(k), torch.zeros(()))
         assert paths == {"fir": path}
@@ -394,6 +394,30 @@ def test_dispatch_rule_and_the_modules_that_follow_it():
         filters.channel_fir(x.bfloat16(), torch.randn(8, 2).bfloat16())
     assert paths == {"fir": "banded-gemm", "chain": "scan-gemm", "channel-fir": "grouped-conv"}
     assert not filters.banded_pays(64, 16) and filters.banded_pays(1024, 16)
+
+
+def test_large_outputs_reuse_the_buffers_of_dead_tensors(monkeypatch):
+    """A fresh 32 MiB output costs page faults; the pool hands the last one's pages back, but only
+    once no tensor or view over them is left, and never holds more than POOL_BYTES."""
+    like, shape = torch.zeros(1), (512, 8192)  # 16 MiB of float32
+    first = buffers.empty(shape, like)
+    address = first.data_ptr()
+    view = first[10:]
+    del first
+    second = buffers.empty(shape, like)
+    assert second.data_ptr() != address  # the view still holds the first buffer
+    second.fill_(1.0)
+    del view
+    third = buffers.empty(shape, like)
+    assert third.data_ptr() == address and third.shape == shape and third.dtype == torch.float32
+    assert buffers.empty((4, 4), like).shape == (4, 4)  # small: not pooled
+    assert not third._is_view()  # a tensor of its own: autograd may add the next gradient into it
+    monkeypatch.setattr(buffers, "POOL_BYTES", 0)
+    plain = buffers.empty(shape, like)
+    assert plain.data_ptr() not in (address, second.data_ptr())
+    del second, third
+    buffers.release()
+    assert buffers._pool.buffers == []
 
 
 @needs_native
@@ -487,7 +511,14 @@ def test_without_native_kernels_the_torch_forms_give_the_same_results(tmp_path, 
 
 
 def test_benchmark_quick_run(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "b1_training_speed.py"), "--quick", "--output-dir", str(tmp_path)], check=True, cwd=ROOT, timeout=120, capture_output=True)
-    rows = json.loads((tmp_path / "b1_training_speed_quick.json").read_text())["results"]
-    assert {r["path"] for r in rows} >= {"plain LIF loop", "memory floor", "spc SlidingPSN k=16", "spc SPSN", "spc LIF", "SpikingJelly SlidingPSN k=16"}
-    assert all(r.get("seconds", 0) > 0 and r["dispatch"] is not None for r in rows)
+    """The benchmark's smoke run: bounded by work (tiny shapes, 2 runs each, no waiting for a quiet
+    machine), so it passes on a busy machine; it asserts what the run records, never its speed."""
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "b1_training_speed.py"), "--quick", "--output-dir", str(tmp_path)], check=True, cwd=ROOT, capture_output=True)
+    doc = json.loads((tmp_path / "b1_training_speed_quick.json").read_text())
+    rows = doc["results"]
+    assert {r["path"] for r in rows} >= {"plain LIF loop", "memory floor", "torch.compile FIR k=16", "spc SlidingPSN k=16", "spc SPSN", "spc LIF", "SpikingJelly SlidingPSN k=16"}
+    for r in rows:
+        s = r["seconds"]
+        assert s["runs"] == 2 and 0 < s["min"] <= s["median"] <= s["max"] and r["dispatch"] is not None
+        assert r["speedup_vs_loop"]["runs"] == 2 and r["speedup_vs_compiled_fir"]["min"] <= r["speedup_vs_compiled_fir"]["max"]
+    assert len(doc["machine"]["load_average_end"]) == 3

@@ -169,8 +169,8 @@ def test_a_compiled_model_runs_from_its_directory_and_is_emitted(tmp_path):
     assert {"from": "0.a_out", "to": "1.a_in"} in doc["connections"]
     assert doc["read"]["7"]["from_step"] == 4 and doc["output"]["dequantize"]["of"] == "7"
     w = procs["2"]["params"]["weights"]
-    dense = np.zeros(w["shape"], np.int64)
-    dense[arrays["2.weights.row"], arrays["2.weights.col"]] = arrays["2.weights.data"]
+    assert w["shape"] == [8, 8] and w["scale"] == 2 and arrays[w["dense"]].dtype == np.int8  # 2w stored as w, a byte each
+    dense = w["scale"] * arrays[w["dense"]].astype(np.int64)
     np.testing.assert_array_equal(dense, 2 * c.integer.node("2").op.weight.astype(np.int64))  # mixed signs: 2w ...
     assert procs["2"]["params"]["weight_exp"] == -1  # ... and the sum shifted back
     assert procs["3"]["params"]["neuron"]["cells"][0]["kind"] == "QLeaky"

@@ -2,7 +2,8 @@
 
     OUT/manifest.json           format, spc version, input shape, compile options, approximations
     OUT/parallel/graph.json     the traced parallel form (+ weights.npz): the reference
-    OUT/stepwise/graph.json     the lowered stepwise form, float (+ weights.npz)
+    OUT/stepwise/graph.json     the lowered stepwise form, float (+ weights.npz: the arrays that are
+                                not the parallel form's; its synapses are read from there)
     OUT/integer/graph.json      the integer form of docs/integer-spec.md (+ weights.npz)
     OUT/quantization.json       scales, exponents, shifts, requested and realised time constants
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from spc.compiler.integer_form import check_integer_form
 from spc.compiler.ir import Graph
-from spc.compiler.serialize import load_graph, save_graph
+from spc.compiler.serialize import Stored, load_graph, save_graph
 from spc.errors import SpcError
 from spc.files import read_json
 from spc.outputs import OutputDirectory
@@ -48,12 +49,13 @@ class Compiled:
 
         def fill(directory: Path) -> None:
             stage("writing the graphs")
-            save_graph(self.parallel, directory / "parallel")
-            save_graph(self.stepwise, directory / "stepwise")
+            stored = Stored()  # every array once: the stepwise form's synapses are the parallel form's
+            save_graph(self.parallel, directory / "parallel", stored)
+            save_graph(self.stepwise, directory / "stepwise", stored)
             if self.integer is not None:
-                save_graph(self.integer, directory / "integer")
+                save_graph(self.integer, directory / "integer", stored)
                 _write_json(directory / "quantization.json", self.quantization)
-            self.manifest["targets"] = emit_targets(self, directory, targets, stage)
+            self.manifest["targets"] = emit_targets(self, directory, targets, stage, stored)
             _write_json(directory / "manifest.json", self.manifest)
 
         self.path = output_directory(out, force).write(fill)

@@ -12,6 +12,7 @@ events: a recording's `saturations` stay empty (spc's simulator counts them).
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,24 +36,24 @@ def _choice(what: str, value: str, allowed) -> None:
 
 def _spc_graph(directory: Path, form: str):
     """The compiled graph the ONNX form came from (for the input check): in `directory` or, for
-    OUT/onnx/, its parent."""
+    OUT/onnx/, its parent; read once per graph.json (see `_signature`)."""
     for root in (directory, directory.parent):
         if (root / FORMS[form] / "graph.json").is_file():
-            return load_graph(root / FORMS[form])
+            return _graph_at(_signature(root / FORMS[form] / "graph.json"))
     raise SpcError(f"directory {directory}", f"holds no compiled spc model with {'an integer' if form == 'integer' else 'a stepwise'} graph, and neither does its parent", "emit the ONNX files into the compiled model's directory (spc compile ... -o OUT); for the integer form, compile with it (the default)")
 
 
 class _Ort:
     """An onnxruntime session fed and read through OrtValues, so state goes back without copies."""
 
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, path: str):
         import onnxruntime as ort
 
         self.ort = ort
         providers = ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"use_tf32": "0"}))
-        self.session = ort.InferenceSession(model.SerializeToString(), providers=providers)
+        self.session = ort.InferenceSession(path, providers=providers)  # reads external data beside it
         self.names = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, feeds: dict) -> dict:
@@ -65,10 +66,10 @@ class _Ort:
 
 
 class _Reference:
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, path: str):
         from onnx.reference import ReferenceEvaluator
 
-        self.evaluator = ReferenceEvaluator(model)
+        self.evaluator = ReferenceEvaluator(onnx.load(path))
         self.names = list(self.evaluator.output_names)
 
     def __call__(self, feeds: dict) -> dict:
@@ -115,13 +116,8 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
     if not path.is_file():
         raise SpcError(str(path), "does not exist", "write the ONNX models first (spc.compiler.emit.onnx.emit_onnx)")
     fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
+    runner, meta = session(path, engine)
     try:
-        model = onnx.load(path)
-    except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
-        raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
-    try:
-        meta = {p.key: p.value for p in model.metadata_props}
-        runner = ENGINE_TYPES[engine](model)
         if graph == "seq":
             results = {name: np.array(runner.array(value)) for name, value in runner({"x": x}).items()}
         else:
@@ -135,3 +131,36 @@ def run_onnx(directory: str | Path, x: np.ndarray, form: str = "integer", graph:
     except Exception as e:  # the runtime refused the graph, or it lacks spc's metadata or outputs
         raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e
     return rec
+
+
+def _signature(path: Path) -> tuple:
+    """What identifies a file's contents for the caches: a rewritten file (a model compiled again
+    into the same directory: every file of it new) gets a new session, a graph read again."""
+    st = path.stat()
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def session(path: Path, engine: str = "ort"):
+    """(runner, spc metadata) for the ONNX file at `path`: built once per file and engine and kept
+    (the last few), since building an onnxruntime session — reading the weights, optimising the
+    graph — can take longer than running it."""
+    return _cached_session(_signature(Path(path)), engine)
+
+
+@lru_cache(maxsize=8)
+def _graph_at(signature: tuple):
+    return load_graph(Path(signature[0]).parent)
+
+
+@lru_cache(maxsize=8)
+def _cached_session(signature: tuple, engine: str):
+    path = signature[0]
+    fix = "compile the model again (spc compile ... --force): spc reads back only the ONNX files it wrote"
+    try:
+        model = onnx.load(path, load_external_data=False)  # the metadata; each engine reads the weights
+    except Exception as e:  # protobuf's DecodeError and the like: not an ONNX model
+        raise SpcError(str(path), f"cannot be read as an ONNX model ({type(e).__name__})", fix) from e
+    try:
+        return ENGINE_TYPES[engine](path), {p.key: p.value for p in model.metadata_props}
+    except Exception as e:  # the runtime refused the graph
+        raise SpcError(str(path), f"is not an ONNX model spc wrote for this graph, or is damaged ({type(e).__name__}: {str(e)[:200]})", fix) from e

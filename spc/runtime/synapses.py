@@ -1,18 +1,42 @@
 """Synaptic layers in numpy, applied to every time step of a chunk at once ([t·B, ...]).
 
 Written for any numeric dtype: the float and the integer simulator share them. Integer products
-are summed by float BLAS and converted back to int64, which is exact because every partial sum is
+are summed by float BLAS and converted back to integers, which is exact because every partial sum is
 an integer below the float's 2^24 (float32) or 2^53 (float64) mantissa limit: float32 is used when
-max|x| · max_row Σ|w| < 2^24 holds for the chunk, float64 otherwise (docs/integer-spec.md bounds
-every sum below 2^31).
+max|x| · max_row Σ|w| < 2^24 holds for the chunk, float64 otherwise. The sums come back as int32
+where that bound plus the bias stays below 2^31 (docs/integer-spec.md bounds every sum so), else
+int64. An op's weights are converted to the dtype a product needs once, not on every chunk.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from spc.compiler import ir
+
+_converted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cached(op: ir.Op, key, make):
+    """make(), computed once per op and key (ops are immutable)."""
+    per_op = _converted.setdefault(op, {})
+    if key not in per_op:
+        per_op[key] = make()
+    return per_op[key]
+
+
+def _as(op: ir.Op, field: str, dtype) -> np.ndarray:
+    """The op's array `field` in `dtype` (a view when it already is)."""
+    return _cached(op, (field, np.dtype(dtype)), lambda: getattr(op, field).astype(dtype, copy=False))
+
+
+def _max_abs(x: np.ndarray) -> float:
+    if x.size == 0:
+        return 0.0
+    return float(x.max()) if x.dtype.kind in "ub" else max(float(x.max()), -float(x.min()))
 
 
 def _windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarray:
@@ -25,14 +49,27 @@ def _windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarr
     return win[pick]
 
 
-def _exactly(fn, x: np.ndarray, w: np.ndarray, reduced_axes: tuple[int, ...]):
-    """fn(x, w) for float arrays; for integer arrays, computed in the narrowest float type that
-    holds every sum exactly (w's `reduced_axes` are the ones summed over), then back to int64."""
-    if x.dtype.kind not in "iu":
-        return fn(x, w)
-    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).sum(axis=reduced_axes).max(initial=0))
-    dtype = np.float32 if bound < 2**24 else np.float64
-    return np.rint(fn(x.astype(dtype), w.astype(dtype))).astype(np.int64)
+def _exactly(fn, x: np.ndarray, op: ir.Op, weight_as) -> np.ndarray:
+    """fn(x, weight_as(dtype)) plus op's bias: for float x in x's dtype; for integer x, in the
+    narrowest float type that holds every sum exactly (see the module's docstring), then as int32 or
+    int64. `weight_as(dtype)` gives op's weight laid out for fn."""
+    if x.dtype.kind not in "iub":
+        y = fn(x, weight_as(x.dtype))
+        return y if op.bias is None else _add_bias(y, _as(op, "bias", x.dtype))
+    rows = _cached(op, "row_sums", lambda: float(np.abs(op.weight.reshape(op.weight.shape[0], -1)).sum(axis=1).max(initial=0)))
+    bound = _max_abs(x) * rows
+    exact = np.float32 if bound < 2**24 else np.float64
+    y = fn(x.astype(exact), weight_as(exact))
+    biggest_bias = _cached(op, "bias_max", lambda: 0.0 if op.bias is None else float(np.abs(op.bias).max(initial=0)))
+    out = np.int32 if bound + biggest_bias < 2**31 else np.int64
+    y = y.astype(out)  # exact integers already: no rounding needed
+    return y if op.bias is None else _add_bias(y, _as(op, "bias", out))
+
+
+def _add_bias(y: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """y += bias per output channel (channels on axis 1), in place."""
+    y += bias.reshape((-1,) + (1,) * (y.ndim - 2))
+    return y
 
 
 def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
@@ -42,11 +79,9 @@ def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
     win = _windows(x, kernel, op.stride, op.padding, op.dilation, 0)
     spatial = win.shape[2 : 2 + len(kernel)]
     win = win.reshape((n, groups, c // groups) + spatial + kernel)
-    w = op.weight.astype(x.dtype, copy=False).reshape((groups, out_ch // groups, c // groups) + kernel)
+    grouped = (groups, out_ch // groups, c // groups) + kernel
     spec = "ngcLk,gock->ngoL" if len(kernel) == 1 else "ngcHWkl,gockl->ngoHW"
-    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True), win, w, tuple(range(2, w.ndim))).reshape((n, out_ch) + spatial)
-    if op.bias is not None:
-        y = y + op.bias.astype(x.dtype, copy=False).reshape((-1,) + (1,) * len(kernel))
+    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True).reshape((n, out_ch) + spatial), win, op, lambda dtype: _as(op, "weight", dtype).reshape(grouped))
     return y
 
 
@@ -68,15 +103,19 @@ def max_pool2d(x: np.ndarray, op: ir.MaxPool2d) -> np.ndarray:
     return _windows(x, op.kernel, op.stride, op.padding, op.dilation, lowest).max(axis=(-2, -1))
 
 
+def _integers(inputs: list[np.ndarray]):
+    """int64 for an elementwise op on integers (two int32 sums may not fit int32, uint8 spikes no
+    negative value), else None: numpy's own promotion of floats."""
+    return np.int64 if all(a.dtype.kind in "iub" for a in inputs) else None
+
+
 def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
     """Apply a synaptic op to time-major inputs [T, B, ...]."""
     x = inputs[0]
     steps, batch = x.shape[:2]
     folded = x.reshape((steps * batch,) + x.shape[2:])
     if isinstance(op, ir.Linear):
-        y = _exactly(np.matmul, folded, op.weight.astype(x.dtype, copy=False).T, (0,))
-        if op.bias is not None:
-            y = y + op.bias.astype(x.dtype, copy=False)
+        y = _exactly(np.matmul, folded, op, lambda dtype: _as(op, "weight", dtype).T)
     elif isinstance(op, ir.Conv):
         y = conv(folded, op)
     elif isinstance(op, ir.AvgPool2d):
@@ -89,13 +128,16 @@ def synapse(op: ir.Op, inputs: list[np.ndarray]) -> np.ndarray:
         y = folded.reshape((steps * batch,) + tuple(op.shape))
     elif isinstance(op, ir.ScaleShift):
         shape = x.shape[2:]
-        y = folded * ir.channel_view(op.scale.astype(x.dtype, copy=False), shape) + ir.channel_view(op.shift.astype(x.dtype, copy=False), shape)
+        dtype = np.int64 if x.dtype.kind in "iub" else x.dtype  # integers in int64: spikes arrive as uint8
+        y = folded.astype(dtype, copy=False) * ir.channel_view(op.scale.astype(dtype, copy=False), shape) + ir.channel_view(op.shift.astype(dtype, copy=False), shape)
     elif isinstance(op, ir.Add):
-        return inputs[0] + inputs[1]
+        return np.add(inputs[0], inputs[1], dtype=_integers(inputs))
     elif isinstance(op, ir.Mul):
-        return inputs[0] * inputs[1]
+        return np.multiply(inputs[0], inputs[1], dtype=_integers(inputs))
     elif isinstance(op, ir.Quantize):
-        return np.clip(np.rint(x / op.scale), *op.limits).astype(np.int64)
+        low, high = op.limits
+        narrowest = next(t for t in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
+        return np.clip(np.rint(x / op.scale), low, high).astype(narrowest)
     elif isinstance(op, ir.Dequantize):
         return x * ir.channel_view(op.scale, x.shape[2:])
     else:

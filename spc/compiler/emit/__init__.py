@@ -1,8 +1,11 @@
 """Emitters: a compiled model written for other tools and runtimes (ONNX, NIR, Lava, Xylo).
 
-Each target module provides `emit_<target>(compiled, directory) -> list[Path]` (or `(files, info)`,
-whose `info` joins the target's manifest entry) and raises SpcError (naming the target, the layer
-and the alternative) for what it cannot express. Every target is
+Each target module provides `emit_<target>(compiled, directory, stored=None) -> list[Path]` (or
+`(files, info)`, whose `info` joins the target's manifest entry) and raises SpcError (naming the
+target, the layer and the alternative) for what it cannot express. `stored`
+(spc.compiler.serialize.Stored), when the target is emitted into a compiled directory, says where
+that directory already holds the graphs' arrays, for a target that can refer to them instead of
+writing them again (ONNX: as external data). Every target is
 emitted into a staging folder and moved into the compiled directory only when it succeeds, so a
 refused target leaves no files behind. A target implements one integer profile (`PROFILES`): a
 model compiled under another is skipped (or, when the target was named, refused) with the reason.
@@ -66,7 +69,7 @@ def emitter(target: str):
     return getattr(importlib.import_module(f"spc.compiler.emit.{target}"), f"emit_{target}")
 
 
-def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, stage: Callable[[str], None] = lambda name: None) -> dict:
+def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, stage: Callable[[str], None] = lambda name: None, stored=None) -> dict:
     """Emit `targets` into `directory`; with None, every target that can express the model (the
     others are recorded as skipped, with the reason). Returns the manifest's "targets" entry.
     `stage` is told each target as its emission starts."""
@@ -78,7 +81,7 @@ def emit_targets(compiled, directory: Path, targets: tuple[str, ...] | None, sta
         staging.mkdir()
         try:
             check_profile(target, compiled)
-            result = emitter(target)(compiled, staging)
+            result = emitter(target)(compiled, staging, stored)
         except SpcError as e:
             shutil.rmtree(staging)
             if requested:

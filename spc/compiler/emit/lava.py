@@ -4,8 +4,12 @@
 network.json lists every process (its Lava class, the layer it implements, its latency in Lava
 steps and its constructor arguments in Lava's units), every connection (`proc.port` to
 `proc.port`), how the input is encoded and from which Lava step each recorded layer is read.
-Arrays live in weights.npz under the key given as `{"array": key}`; a sparse matrix as
-`{"sparse": key, "shape": [rows, cols]}` with its COO parts under `key.row`, `key.col`, `key.data`.
+Arrays live in weights.npz under the key given as `{"array": key}`; a weight matrix with more than
+DENSE_FILL of its entries nonzero as `{"dense": key, "shape": [rows, cols], "scale": s}`, the matrix
+being s times the integers under `key` (s the largest power of two dividing them all, the integers
+in the narrowest type that holds them: Lava's doubled mixed-sign weights 2w are stored as w, one byte
+each); a sparser one as `{"sparse": key, "shape": [rows, cols]}` with its COO parts under `key.row`,
+`key.col`, `key.data`.
 spc's own `Neuron` process carries its neuron as `{"kind": ..., field: value}` records, exactly
 the cells and firing rule of graph.json and docs/integer-spec.md. The manifest's entry for the
 target gets `placement`: for every synapse and neuron layer, whether it runs on Lava's stock
@@ -23,7 +27,7 @@ from scipy import sparse
 
 from spc.compiler.artifact import Compiled
 from spc.compiler.ir import Record
-from spc.runtime.lava.plan import CLASSES, Plan, graph_for, plan_network
+from spc.runtime.lava.plan import CLASSES, DENSE_FILL, Plan, graph_for, plan_network
 
 FORMAT = "spc-lava"
 FORMAT_VERSION = 1
@@ -38,8 +42,24 @@ CONVENTIONS = (
 )
 
 
+def _common_power_of_two(values: np.ndarray) -> int:
+    """The largest power of two (at most 2^30) that divides every integer in `values`."""
+    bits = int(np.bitwise_or.reduce(np.abs(values), axis=None)) if values.size else 0
+    return min(bits & -bits, 2**30) if bits else 1
+
+
+def _narrowest(values: np.ndarray) -> np.ndarray:
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    return values.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64) if np.iinfo(t).min <= low and high <= np.iinfo(t).max))
+
+
 def _plain(value, key: str, arrays: dict):
     """A JSON value for a plan parameter; arrays go to `arrays` under `key`."""
+    if sparse.issparse(value) and value.dtype.kind in "iu" and value.nnz > DENSE_FILL * value.shape[0] * value.shape[1]:
+        dense = value.toarray()
+        scale = _common_power_of_two(dense)
+        arrays[key] = _narrowest(dense // scale)
+        return {"dense": key, "shape": list(value.shape), "scale": scale}
     if sparse.issparse(value):
         coo = value.tocoo()
         arrays.update({f"{key}.row": coo.row, f"{key}.col": coo.col, f"{key}.data": coo.data})
@@ -86,9 +106,9 @@ def _describe(plan: Plan) -> tuple[dict, dict[str, np.ndarray]]:
     return doc, arrays
 
 
-def emit_lava(compiled: Compiled, directory: str | Path) -> tuple[list[Path], dict]:
-    """Write `directory/lava/` (a new folder); returns the files written and the
-    manifest entry's `placement`."""
+def emit_lava(compiled: Compiled, directory: str | Path, stored=None) -> tuple[list[Path], dict]:
+    """Write `directory/lava/` (a new folder); returns the files written and the manifest entry's
+    `placement`. (Its weights are Lava's, not the graphs' arrays: `stored` is not used.)"""
     from spc.compiler.emit import write_network
 
     plan = plan_network(graph_for(compiled, "fixed_pt"), "fixed_pt")

@@ -65,13 +65,15 @@ DT = 1e-4
 ALTERNATIVE = "emit for ONNX or Lava instead (--target onnx,lava)"
 
 
-def emit_nir(compiled: Compiled, directory: Path) -> list[Path]:
+def emit_nir(compiled: Compiled, directory: Path, stored=None) -> list[Path]:
     """Write `directory/model.nir` and return the paths written. The HDF5 file is built in memory
     and written with plain file I/O: HDF5 itself crashes the process on a full disk, plain I/O
-    raises an OSError that the compiled directory's writer turns into "could not be written"."""
+    raises an OSError that the compiled directory's writer turns into "could not be written".
+    Uncompressed: trained weights barely compress, and gzip took most of a save's time. (An HDF5
+    file cannot refer to the compiled directory's arrays portably, so `stored` is not used.)"""
     graph = to_nir(compiled)
     buffer = io.BytesIO()
-    nir.write(buffer, graph)
+    nir.write(buffer, graph, compression=None)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.nir"

@@ -57,6 +57,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from spc.compiler import ir
 from spc.compiler.artifact import Compiled
+from spc.compiler.serialize import Stored
 from spc.compiler.cells import DelayLine, Fire, Gate, Gated, Leaky, Neuron, Resonator, Sigmoid, StepIndexed, TimeIndexedCell
 from spc.compiler.qcells import LUT_SIZE, NO_LEAK, RESONATOR_BITS, QDelayLine, QFire, QGate, QGated, QLeaky, QRescale, QResonator, QSigmoid, QStepIndexed
 from spc.errors import SpcError
@@ -105,6 +106,10 @@ def windows(shape: tuple[int, ...], groups: int, kernel, stride, padding, dilati
     return (channel * math.prod(padded) + flat[None, :, None, :]).reshape(groups, flat.shape[0], per_group * offsets.shape[1])
 
 
+EXTERNAL_BYTES = 4096
+"""Weights at least this large are referred to as external data when the directory holds them."""
+
+
 class GraphBuilder:
     """Nodes and constants of one ONNX graph under construction; every value gets a fresh name."""
 
@@ -132,8 +137,9 @@ class GraphBuilder:
 class StepGraph(GraphBuilder):
     """The one-step ONNX graph of a lowered graph, integer or float (see the module docstring)."""
 
-    def __init__(self, graph: ir.Graph, form: str):
+    def __init__(self, graph: ir.Graph, form: str, stored: Stored | None = None):
         super().__init__()
+        self.stored = stored
         self.graph, self.form = graph, form
         self.dtype = np.dtype(np.int64 if form == "integer" else np.float64)
         self.values: dict[str, str] = {}  # spc node -> ONNX value
@@ -252,6 +258,22 @@ class StepGraph(GraphBuilder):
     def cast(self, value: str, dtype) -> str:
         return self.op("Cast", [value], to=elem(dtype))
 
+    def weight(self, array: np.ndarray, dtype) -> str:
+        """A synapse's weight array in `dtype`: an initializer in the array's own dtype — external
+        data, the bytes the compiled directory already holds, where `stored` knows them — then a Cast
+        (exact: int8 mantissas or float32 weights to a wider float), folded once when a runtime
+        loads the model."""
+        place = self.stored.find(array) if self.stored is not None and array.nbytes >= EXTERNAL_BYTES else None
+        if place is None:
+            name = self.const(array, array.dtype)
+        else:
+            name = self.fresh("weight")
+            tensor = onnx.TensorProto(name=name, data_type=elem(array.dtype), dims=array.shape, data_location=TensorProto.EXTERNAL)
+            for key, value in (("location", place.path), ("offset", place.offset), ("length", place.nbytes)):
+                tensor.external_data.add(key=key, value=str(value))
+            self.initializers.append(tensor)
+        return name if np.dtype(dtype) == array.dtype else self.cast(name, dtype)
+
     def batch_size(self) -> str:
         if "batch" not in self.cached:
             self.cached["batch"] = self.op("Squeeze", [self.op("Shape", ["x"], start=0, end=1)])
@@ -286,7 +308,7 @@ class StepGraph(GraphBuilder):
 
     def op_Linear(self, node, x):
         w = node.op.weight
-        return self.gemm(node, x, w, lambda v, dtype: self.op("MatMul", [v, self.const(w.T, dtype)]))
+        return self.gemm(node, x, w, lambda v, dtype: self.op("MatMul", [v, self.op("Transpose", [self.weight(w, dtype)])]))
 
     def gather_windows(self, x: str, index: np.ndarray, padding, fill, dtype) -> str:
         """[B, groups, positions, window] from x [B, C, *spatial] (padded with `fill`)."""
@@ -301,10 +323,11 @@ class StepGraph(GraphBuilder):
         w = op.weight
         out_ch = w.shape[0]
         index = windows(self.shape(node.inputs[0]), op.groups, w.shape[2:], op.stride, op.padding, op.dilation)
-        rows = w.reshape(op.groups, out_ch // op.groups, -1).transpose(0, 2, 1)  # [g, per_group · kernel, out/g]
 
         def product(v, dtype):
-            y = self.op("MatMul", [self.gather_windows(v, index, op.padding, 0, dtype), self.const(rows, dtype)])
+            grouped = self.op("Reshape", [self.weight(w, dtype), self.const([op.groups, out_ch // op.groups, -1], np.int64)])
+            rows = self.op("Transpose", [grouped], perm=[0, 2, 1])  # [g, per_group · kernel, out/g]
+            y = self.op("MatMul", [self.gather_windows(v, index, op.padding, 0, dtype), rows])
             y = self.op("Transpose", [y], perm=[0, 1, 3, 2])
             return self.op("Reshape", [y, self.const([0, *out_shape], np.int64)])
 
@@ -609,24 +632,45 @@ def _model(graph: onnx.GraphProto, metadata: dict[str, str]) -> onnx.ModelProto:
     opsets = [helper.make_opsetid("", OPSET)]
     model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets), producer_name="spc", producer_version=__import__("spc").__version__, doc_string=graph.doc_string)
     helper.set_model_props(model, metadata)
-    onnx.checker.check_model(model, full_check=True)
+    onnx.checker.check_model(_without_external_data(model), full_check=True)
     return model
 
 
-def onnx_models(graph: ir.Graph, form: str) -> dict[str, onnx.ModelProto]:
-    """The one-step and the sequence model of a lowered graph, by kind ('step', 'seq')."""
-    step = StepGraph(graph, form)
+def _without_external_data(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model to check, its external initializers (whose files the checker would look
+    for relative to the working directory) declared as inputs of the main graph instead: the
+    subgraphs see them as outer-scope values, and shape inference sees their types and shapes."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    graphs = [probe.graph]
+    for graph in graphs:
+        graphs += [a.g for node in graph.node for a in node.attribute if a.type == onnx.AttributeProto.GRAPH]
+        kept = [t for t in graph.initializer if t.data_location != TensorProto.EXTERNAL]
+        for t in graph.initializer:
+            if t.data_location == TensorProto.EXTERNAL:
+                probe.graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+    return probe
+
+
+def onnx_models(graph: ir.Graph, form: str, stored: Stored | None = None) -> dict[str, onnx.ModelProto]:
+    """The one-step and the sequence model of a lowered graph, by kind ('step', 'seq'); with
+    `stored`, their weights refer to the compiled directory's arrays (see `StepGraph.weight`)."""
+    step = StepGraph(graph, form, stored)
     return {
         "step": _model(step.body, {**step.metadata(), "spc.graph": "step"}),
         "seq": _model(sequence_graph(step), {**step.metadata(), "spc.graph": "seq"}),
     }
 
 
-def emit_onnx(compiled: Compiled, directory: Path) -> list[Path]:
+def emit_onnx(compiled: Compiled, directory: Path, stored: Stored | None = None) -> list[Path]:
     """Write the ONNX models of the integer graph (when compiled) and of the float stepwise graph
-    into `directory`; return their paths. Nothing is written when a layer cannot be expressed."""
+    into `directory`; return their paths. Nothing is written when a layer cannot be expressed. With
+    `stored` (emitting into the compiled directory), synapse weights are external data in the
+    forms' weights.npz files, which the models then need beside them."""
     forms = ([("integer", compiled.integer)] if compiled.integer is not None else []) + [("float", compiled.stepwise)]
-    models = {(form, kind): model for form, graph in forms for kind, model in onnx_models(graph, form).items()}
+    models = {(form, kind): model for form, graph in forms for kind, model in onnx_models(graph, form, stored).items()}
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

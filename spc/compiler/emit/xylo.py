@@ -103,8 +103,9 @@ def specification(compiled: Compiled) -> tuple[dict, dict[str, np.ndarray]]:
     return doc, arrays
 
 
-def emit_xylo(compiled: Compiled, directory: str | Path) -> list[Path]:
-    """Write `directory/xylo/` (replacing an earlier one); returns the files written."""
+def emit_xylo(compiled: Compiled, directory: str | Path, stored=None) -> list[Path]:
+    """Write `directory/xylo/` (replacing an earlier one); returns the files written. (Its weights
+    are Xylo's, not the graphs' arrays: `stored` is not used.)"""
     from spc.compiler.emit import write_network
 
     return write_network(directory, "xylo", *specification(compiled), "spec.npz")

@@ -148,10 +148,18 @@ class _Term:
     binary: bool
 
 
+def per_sample(matrix: sparse.csr_matrix, batch: int) -> sparse.csr_matrix:
+    """The block-diagonal matrix applying `matrix` to each of `batch` samples side by side."""
+    return matrix.tocsr() if batch == 1 else sparse.kron(sparse.identity(batch, matrix.dtype), matrix, format="csr")
+
+
 def linear_map(op: ir.Op, shape: tuple[int, ...], dtype) -> tuple[sparse.csr_matrix, np.ndarray]:
     """(M, b) with op(x) = M·x + b on flattened per-step tensors: spc's own kernel applied to zero
     and to blocks of unit vectors, so the matrix is exactly what the simulator computes with."""
-    if isinstance(op, (ir.Linear, ir.Conv)):
+    if isinstance(op, ir.Linear):  # the kernel applied to unit vectors gives back its weight
+        bias = np.zeros(op.weight.shape[0], dtype) if op.bias is None else op.bias.astype(dtype)
+        return sparse.csr_matrix(op.weight.astype(dtype, copy=False)), bias
+    if isinstance(op, ir.Conv):
         linear = op.replace(bias=None)
     elif isinstance(op, ir.ScaleShift):
         linear = op.replace(shift=np.zeros_like(op.shift))
@@ -264,7 +272,7 @@ class _Planner:
         bound_in = sum(t.bound for t in terms)
         reach = float(np.asarray(abs(matrix).sum(axis=1)).max(initial=0))
         bound = reach * bound_in if reach else 0.0
-        folded = sparse.kron(sparse.identity(self.batch, self.dtype), matrix, format="csr")
+        folded = per_sample(matrix, self.batch)
         params = {"weights": folded, "num_message_bits": self.message_bits(terms)}
         if self.plan.integer:
             params.update(self.weight_encoding(node.name, matrix, bound))
@@ -291,7 +299,7 @@ class _Planner:
             raise refuse(name, f"its synaptic sums reach {bound:.0f}; Lava's Dense accumulates {'twice the sum (mixed-sign weights are stored doubled)' if factor == 2 else 'the sum'} in int32", "use fewer input bits (--input-bits) or smaller weights, or run this model with spc's simulator")
         lava = matrix.copy()
         lava.data = values
-        return {"weights": sparse.kron(sparse.identity(self.batch, np.int64), lava, format="csr"), "weight_exp": exp}
+        return {"weights": per_sample(lava, self.batch), "weight_exp": exp}
 
     def neuron(self, node: ir.Node) -> None:
         op, name = node.op, node.name

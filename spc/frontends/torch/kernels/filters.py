@@ -4,12 +4,13 @@ Dispatch rules, measured on 2 CPU cores (Xeon, AVX-512), float32, B × N = 8192 
 backward with the firing rule:
 
 - `fir` (k taps shared over time, SlidingPSN):
-    k <= 32 and native kernels usable  -> "native": direct, fused with the firing rule (O(T·k));
+    k <= 64 and native kernels usable  -> "native": direct, fused with the firing rule (O(T·k));
     k <= 1024                          -> "banded-gemm": chunked band GEMMs (O(T·(k+64)));
     longer                             -> "fft": FFT convolution (O(T log T)), then the firing rule.
-  At T = 4096, native against band: k = 16: 0.11 s / 0.18 s; k = 32: 0.17 / 0.20; k = 48: 0.25 /
-  0.22; k = 64: 0.33 / 0.24. At k = 1024: band 1.9 s, FFT 2.1 s (FFT 1.8 s whatever k: along T, the
-  FFTs of 8192 strided columns are slow on this CPU).
+  At T = 4096, band over native (the native kernel in column panels with L1 rings, on 2 cores of an
+  AVX2 EPYC shared with other work, 5 interleaved runs, median (min)): k = 16: 17x (17), k = 32:
+  9.7x (8.4), k = 48: 5.0x (3.8), k = 64: 6.4x (3.8), k = 96: 4.3x (1.1). At k = 1024: band 1.9 s,
+  FFT 2.1 s (FFT 1.8 s whatever k: along T, the FFTs of 8192 strided columns are slow on this CPU).
 - `chain` (a cascade of leaky stages with fixed decays, LI and SPSN): "native" when usable, else
   "scan-gemm", the chunked scan (SPSN at T = 4096: 0.07 s against 0.14 s; the form for GPUs).
 - `time_matrix` (PSN, MaskedPSN): "dense-gemm", the T×T product; for a kernel known to be a band of
@@ -80,7 +81,7 @@ from spc.frontends.torch.kernels.fft import causal_conv, channel_conv
 from spc.frontends.torch.kernels.scan import ChunkMatrices, first_order_scan, recurrent_scan
 
 CHUNK = 64  # steps per chunk of the GEMM forms: narrower GEMMs run slower, wider ones do more work
-NATIVE_TAPS = 32
+NATIVE_TAPS = 64
 FFT_TAPS = 1024
 
 _recording: list[dict] = []

@@ -31,9 +31,17 @@ static inline real membrane_grad(real g, real h, int mode, real th, real alpha) 
     return g * (alpha / 2) / (1 + c * c);
 }
 
-/* One 512-bit register of reals (split by the compiler where the CPU has narrower ones); the FIR
- * keeps a block of R registers of columns in registers across its k taps. */
-typedef real vec __attribute__((vector_size(64)));
+/* One vector register of reals, as wide as the CPU's (-march=native): a wider generic vector
+ * would be split by the compiler into spills (512-bit vectors on an AVX2 CPU ran 3x slower). The
+ * FIR keeps a block of R registers of columns in registers across its k taps. */
+#if defined(__AVX512F__)
+#define VECTOR_BYTES 64
+#elif defined(__AVX__)
+#define VECTOR_BYTES 32
+#else
+#define VECTOR_BYTES 16
+#endif
+typedef real vec __attribute__((vector_size(VECTOR_BYTES)));
 #define LANES ((long)(sizeof(vec) / sizeof(real)))
 #define R 4
 #define BLOCK (R * LANES)
@@ -70,88 +78,158 @@ static inline void dot_rows(real *restrict acc, const real *restrict base, long 
             acc[m] += w[j] * base[j * stride + m];
 }
 
-/* FIR: h[t] = bias + Σ_j w[j] · x[t − (k−1) + j] (zeros before t = 0); out = epilogue(h). */
-void NAME(fir_forward)(const real *x, real *out, long T, long M, long m0, long m1, const real *w, long k, real bias, int mode, real th) {
-    real acc[BLOCK];
-    for (long t = 0; t < T; t++) {
-        long j0 = k - 1 - t > 0 ? k - 1 - t : 0;
-        for (long b0 = m0; b0 < m1; b0 += BLOCK) {
-            long n = m1 - b0 < BLOCK ? m1 - b0 : BLOCK;
-            dot_rows(acc, x + (t - (k - 1) + j0) * M + b0, M, w + j0, k - j0, bias, n);
-            real *restrict o = out + t * M + b0;
-            for (long m = 0; m < n; m++)
-                o[m] = epilogue(acc[m], mode, th);
-        }
+/* The FIR kernels run over panels of P columns, each from the first step to the last (or back),
+ * keeping the panel's last k rows in a ring that stays in L1: every row is read from memory once and
+ * then k times from the ring, instead of k times from rows a whole row length apart (which fall into
+ * the same L1 sets and miss). A ring has 2k slots of P reals; row r lives in slot r mod k and again
+ * in slot r mod k + k, so that any k consecutive rows are k consecutive slots. */
+#ifndef RING_BYTES
+#define RING_BYTES 8192 /* the k slots a step reads */
+#endif
+#define MAX_PANEL 1024
+/* Partial sums of gradients in the kernel's type hold about this many terms per lane before they
+ * are added into float64. */
+#define FLUSH_TERMS 256
+/* Rows a panel asks for ahead of their use: its rows are a row length apart, too far for the
+ * hardware's prefetchers to follow. */
+#ifndef AHEAD
+#define AHEAD 4
+#endif
+
+static long panel_columns(long k) {
+    long p = RING_BYTES / (k * (long)sizeof(real)) / BLOCK * BLOCK;
+    return p < BLOCK ? BLOCK : (p > MAX_PANEL ? MAX_PANEL : p);
+}
+
+static inline long modulo(long a, long k) {
+    return ((a % k) + k) % k;
+}
+
+/* The first of the k consecutive slots that hold rows r0 .. r0 + k−1. */
+static inline real *ring_window(real *ring, long r0, long k, long P) {
+    return ring + modulo(r0, k) * P;
+}
+
+/* Row r of the [T, M] array a, columns [c0, c0 + n) (zeros for r outside 0 .. T−1), into its two
+ * slots of the ring. */
+static inline void ring_put(real *ring, const real *a, long r, long T, long M, long c0, long n, long k, long P) {
+    real *slot = ring_window(ring, r, k, P);
+    if (r < 0 || r >= T)
+        memset(slot, 0, (size_t)n * sizeof(real));
+    else
+        memcpy(slot, a + r * M + c0, (size_t)n * sizeof(real));
+    memcpy(slot + k * P, slot, (size_t)n * sizeof(real));
+}
+
+static inline void prefetch_row(const real *a, long r, long T, long M, long c0, long n, int write) {
+    for (long m = 0; r >= 0 && r < T && m < n; m += 64 / (long)sizeof(real)) {
+        if (write)
+            __builtin_prefetch(a + r * M + c0 + m, 1);
+        else
+            __builtin_prefetch(a + r * M + c0 + m, 0);
     }
 }
 
-/* part[j] += gh · rows[j] for j < count, rows[j] = base + j·stride, and part[count] += gh · 1, over
- * n columns: a full block into the vector accumulators vpart (reading rows the caller has just
- * brought into L1), a shorter tail into the scalars. */
-static inline void accumulate_dots(vec *restrict vpart, double *restrict part, const real *restrict gh, const real *restrict base, long stride, long count, long n) {
-    if (n == BLOCK) {
-        vec g[R], total = {0};
-        for (int r = 0; r < R; r++) {
-            g[r] = load(gh + r * LANES);
-            total += g[r];
+/* FIR: h[t] = bias + Σ_j w[j] · x[t − (k−1) + j] (zeros before t = 0); out = epilogue(h).
+ * Returns 0, or −1 when out of memory. */
+int NAME(fir_forward)(const real *x, real *out, long T, long M, long m0, long m1, const real *w, long k, real bias, int mode, real th) {
+    long P = panel_columns(k);
+    real *ring = malloc((size_t)(2 * k * P) * sizeof(real)), acc[BLOCK];
+    if (!ring)
+        return -1;
+    for (long c0 = m0; c0 < m1; c0 += P) {
+        long n = m1 - c0 < P ? m1 - c0 : P;
+        for (long r = -(k - 1); r < 0; r++)
+            ring_put(ring, x, r, T, M, c0, n, k, P);
+        for (long t = 0; t < T; t++) {
+            prefetch_row(x, t + AHEAD, T, M, c0, n, 0);
+            prefetch_row(out, t + AHEAD, T, M, c0, n, 1);
+            ring_put(ring, x, t, T, M, c0, n, k, P);
+            const real *window = ring_window(ring, t - (k - 1), k, P);
+            for (long b = 0; b < n; b += BLOCK) {
+                long nb = n - b < BLOCK ? n - b : BLOCK;
+                dot_rows(acc, window + b, P, w, k, bias, nb);
+                real *restrict o = out + t * M + c0 + b;
+                for (long m = 0; m < nb; m++)
+                    o[m] = epilogue(acc[m], mode, th);
+            }
         }
-        for (long j = 0; j < count; j++)
-            for (int r = 0; r < R; r++)
-                vpart[j] += g[r] * load(base + j * stride + r * LANES);
-        vpart[count] += total;
+    }
+    free(ring);
+    return 0;
+}
+
+/* part[j] += Σ_m gh[m] · rows[j][m] for j < k, rows[j] = base + j·stride, and part[k] += Σ_m gh[m],
+ * over n columns: a full block into the vector accumulators vpart[j·R + r] (one per register of the
+ * block, so that no sum waits for another), a shorter tail into the float64 sums. */
+static inline void accumulate_dots(vec *restrict vpart, double *restrict part, const real *restrict gh, const real *restrict base, long stride, long k, long n) {
+    if (n == BLOCK) {
+        for (int r = 0; r < R; r++) {
+            vec g = load(gh + r * LANES);
+            for (long j = 0; j < k; j++)
+                vpart[j * R + r] += g * load(base + j * stride + r * LANES);
+            vpart[k * R + r] += g;
+        }
         return;
     }
     for (long m = 0; m < n; m++) {
-        for (long j = 0; j < count; j++)
+        for (long j = 0; j < k; j++)
             part[j] += gh[m] * base[j * stride + m];
-        part[count] += gh[m];
+        part[k] += gh[m];
     }
 }
 
-/* Backward of fir_forward, from the last step to the first: gh = membrane_grad(g, h),
- * gx[t] = Σ_j w[j] · gh[t + k−1 − j], and into sums[0:k+1] (zeroed by the caller) the taps'
- * gradients Σ gh[t] · x[t − (k−1) + j] and the bias's Σ gh. The last k rows of gh of the columns
- * live in a ring buffer of 2k slots: row r at slot (T − 1 − r) mod k and at that slot plus k, so
- * that the rows t+S, ..., t that gx[t] reads are always k consecutive slots; rows after T − 1
- * read zeros. Slots are a cache line longer than the columns, so that the k rows a block reads do
- * not fall into one L1 set. Returns 0, or −1 when out of memory. */
+/* Backward of fir_forward, from the last step to the first, panel by panel: gh = membrane_grad(g, h)
+ * (h recomputed from the ring of x's rows t − (k−1) .. t), gx[t] = Σ_j w[j] · gh[t + k−1 − j] (from
+ * a ring of gh's rows t .. t + k−1; rows after T − 1 are zeros), and into sums[0:k+1] (zeroed by the
+ * caller) the taps' gradients Σ gh[t] · x[t − (k−1) + j] and the bias's Σ gh. The taps' partial
+ * sums are vectors in the kernel's type, added into float64 every few steps (about FLUSH_TERMS
+ * terms per lane). Returns 0, or −1 when out of memory. */
 int NAME(fir_backward)(const real *x, const real *g, real *gx, long T, long M, long m0, long m1, const real *w, long k, real bias, int mode, real th, real alpha, double *sums) {
-    long W = m1 - m0, S = k - 1, stride = W + 64 / (long)sizeof(real);
-    real *ring = calloc((size_t)(2 * k * stride), sizeof(real));
-    double *part = malloc((size_t)(k + 1) * sizeof(double));
-    vec *vpart = aligned_alloc(sizeof(vec), (size_t)(k + 1) * sizeof(vec));
-    if (!ring || !part || !vpart) {
-        free(ring);
-        free(part);
+    long P = panel_columns(k), every = FLUSH_TERMS / (P / BLOCK) > 0 ? FLUSH_TERMS / (P / BLOCK) : 1;
+    real *xring = malloc((size_t)(4 * k * P) * sizeof(real)), *ghring = xring + 2 * k * P, acc[BLOCK];
+    vec *vpart = aligned_alloc(sizeof(vec), (size_t)((k + 1) * R) * sizeof(vec));
+    if (!xring || !vpart) {
+        free(xring);
         free(vpart);
         return -1;
     }
-    real acc[BLOCK];
-    for (long t = T - 1; t >= 0; t--) {
-        long j0 = S - t > 0 ? S - t : 0, slot = (T - 1 - t) % k;
-        real *restrict gh = ring + slot * stride, *restrict twin = ring + (slot + k) * stride;
-        const real *window = ring + (slot + k - S) * stride; /* rows t+S, ..., t */
-        const real *xrows = x + (t - S + j0) * M;
-        memset(part, 0, (size_t)(k + 1) * sizeof(double));
-        memset(vpart, 0, (size_t)(k + 1) * sizeof(vec));
-        for (long b0 = m0; b0 < m1; b0 += BLOCK) {
-            long n = m1 - b0 < BLOCK ? m1 - b0 : BLOCK, c = b0 - m0;
-            const real *restrict gr = g + t * M + b0;
-            if (mode != 0)
-                dot_rows(acc, xrows + b0, M, w + j0, k - j0, bias, n);
-            for (long m = 0; m < n; m++)
-                gh[c + m] = twin[c + m] = mode == 0 ? gr[m] : membrane_grad(gr[m], acc[m], mode, th, alpha);
-            dot_rows(gx + t * M + b0, window + c, stride, w, k, 0, n);
-            accumulate_dots(vpart + j0, part + j0, gh + c, xrows + b0, M, k - j0, n);
+    memset(vpart, 0, (size_t)((k + 1) * R) * sizeof(vec));
+    for (long c0 = m0; c0 < m1; c0 += P) {
+        long n = m1 - c0 < P ? m1 - c0 : P;
+        for (long r = T; r < T + k; r++)
+            ring_put(ghring, g, r, T, M, c0, n, k, P); /* zeros */
+        for (long r = T - k + 1; r < T; r++)
+            ring_put(xring, x, r, T, M, c0, n, k, P);
+        for (long t = T - 1; t >= 0; t--) {
+            prefetch_row(x, t - (k - 1) - AHEAD, T, M, c0, n, 0);
+            prefetch_row(g, t - AHEAD, T, M, c0, n, 0);
+            prefetch_row(gx, t - AHEAD, T, M, c0, n, 1);
+            ring_put(xring, x, t - (k - 1), T, M, c0, n, k, P);
+            /* xw: rows t − (k−1) .. t of x; gw: rows t + k−1 down to t of gh (a negative stride) */
+            const real *xw = ring_window(xring, t - (k - 1), k, P), *gw = ring_window(ghring, t, k, P) + (k - 1) * P;
+            real *restrict gh = ghring + modulo(t, k) * P, *restrict twin = gh + k * P;
+            const real *restrict gr = g + t * M + c0;
+            for (long b = 0; b < n; b += BLOCK) {
+                long nb = n - b < BLOCK ? n - b : BLOCK;
+                if (mode != 0)
+                    dot_rows(acc, xw + b, P, w, k, bias, nb);
+                for (long m = b; m < b + nb; m++)
+                    gh[m] = twin[m] = mode == 0 ? gr[m] : membrane_grad(gr[m], acc[m - b], mode, th, alpha);
+                dot_rows(gx + t * M + c0 + b, gw + b, -P, w, k, 0, nb);
+                accumulate_dots(vpart, sums, gh + b, xw + b, P, k, nb);
+            }
+            if ((T - t) % every == 0 || t == 0) {
+                for (long j = 0; j <= k; j++)
+                    for (int r = 0; r < R; r++) {
+                        for (long l = 0; l < LANES; l++)
+                            sums[j] += vpart[j * R + r][l];
+                        vpart[j * R + r] = (vec){0};
+                    }
+            }
         }
-        for (long j = j0; j <= k; j++)
-            for (long l = 0; l < LANES; l++)
-                part[j] += vpart[j][l];
-        for (long j = j0; j <= k; j++)
-            sums[j] += part[j];
     }
-    free(ring);
-    free(part);
+    free(xring);
     free(vpart);
     return 0;
 }
@@ -312,8 +390,7 @@ static real *per_position(const layout *lay, const real *coef, long count) {
 
 /* Per-position sums of products, for the gradients of per-channel coefficients: vectorised partial
  * sums in the kernel's type, added into float64 totals every `every` steps, by when each partial
- * sum holds about FLUSH_TERMS terms (as fir_backward folds each step's partial sums). */
-#define FLUSH_TERMS 256
+ * sum holds about FLUSH_TERMS terms (as fir_backward does). */
 typedef struct {
     long count, L, every, steps;
     real *part;    /* [count, L] */

@@ -1,42 +1,30 @@
-"""Builds and loads `native.c`, spc's fused CPU kernels, and runs them over column ranges in threads.
+"""spc's fused CPU training kernels (`native.c`), built on first use by `spc.native`, run over column
+ranges in threads on torch tensors.
 
-The library is built on first use with the system's C compiler ($CC, else `cc`) into spc's cache
-directory ($SPC_CACHE_DIR, else $XDG_CACHE_HOME/spc, else ~/.cache/spc), under a name hashed from
-the source, the flags, the compiler's version and the CPU, so that no machine loads another's build
-(-march=native). Any failure — no compiler, a failed build, an unwritable cache, a library that does
-not load — leaves `library()` None and `status()` saying why, and every caller uses the portable torch
-kernels instead; SPC_NATIVE=0 does the same on purpose. Only CPU tensors of float32 or float64 are
-handed to it.
+`native.c` is compiled twice, for float32 (suffix f32) and float64 (f64); only CPU tensors of those
+dtypes are handed to it. Where the library cannot be built (see `spc.native`: no compiler, a failed
+build, SPC_NATIVE=0), `library()` is None, `status()` says why, and every caller uses the portable
+torch kernels instead.
 
 The kernels loop over time and are vectorised over the columns (batch × neurons), which on a CPU
-already fill the vector units; threads split the columns (ctypes releases the GIL during a call).
+already fill the vector units; threads split the columns (as many as torch uses).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import logging
-import math
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-_SOURCE = Path(__file__).with_name("native.c")
-_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC")
+from spc import native
+
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _REAL = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
 # argument types after the common (arrays..., T, M, m0, m1); "r" is the dtype's real
 _P, _L, _I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
 _SIGNATURES = {
-    "fir_forward": (2, (_P, _L, "r", _I, "r"), None),
+    "fir_forward": (2, (_P, _L, "r", _I, "r"), _I),
     "fir_backward": (3, (_P, _L, "r", _I, "r", "r", _P), _I),
     "chain_forward": (2, (_P, _P, _L, _I, "r"), _I),
     "chain_backward": (3, (_P, _P, _L, _I, "r", "r"), _I),
@@ -53,77 +41,25 @@ _SIGNATURES = {
     "psu_forward": (2, (_P, _L, "r", "r", _I, "r"), _I),
     "psu_backward": (3, (_P, _L, "r", "r", _I, "r", "r"), _I),
 }
-_MIN_COLUMNS_PER_THREAD = 256
-
-_lock = threading.Lock()
-_state: dict = {}
-log = logging.getLogger("spc.kernels")
 
 
-def _cache_dir() -> Path:
-    if os.environ.get("SPC_CACHE_DIR"):
-        return Path(os.environ["SPC_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spc"
-
-
-def _cpu() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
-    except OSError:
-        return platform.processor() or platform.machine()
-
-
-def _build(compiler: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
-    source = _SOURCE.read_bytes()
-    digest = hashlib.sha256(b"\0".join([source, " ".join(_FLAGS).encode(), version.encode(), _cpu().encode()])).hexdigest()[:16]
-    target = _cache_dir() / f"spc-native-{digest}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        objects = []
-        for real, suffix in (("float", "f32"), ("double", "f64")):
-            objects.append(f"{tmp}/{suffix}.o")
-            subprocess.run([compiler, *_FLAGS, f"-DREAL={real}", f"-DSUFFIX={suffix}", "-c", str(_SOURCE), "-o", objects[-1]], capture_output=True, text=True, check=True)
-        subprocess.run([compiler, "-shared", *objects, "-o", f"{tmp}/lib.so"], capture_output=True, text=True, check=True)
-        os.replace(f"{tmp}/lib.so", target)  # atomic: a concurrent build writes the same bytes
-    return target
-
-
-def _load() -> tuple[ctypes.CDLL | None, str]:
-    if os.environ.get("SPC_NATIVE", "1") == "0":
-        return None, "disabled by SPC_NATIVE=0"
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        return None, "no C compiler (set CC, or install gcc)"
-    try:
-        path = _build(compiler)
-        lib = ctypes.CDLL(str(path))
-    except subprocess.CalledProcessError as e:
-        return None, f"build failed: {(e.stderr or '').strip()[:500]}"
-    except OSError as e:
-        return None, f"could not build or load: {e}"
+def _declare(lib: ctypes.CDLL) -> None:
     for name, (arrays, rest, restype) in _SIGNATURES.items():
         for dtype, suffix in _SUFFIX.items():
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes = [_P] * arrays + [_L] * 4 + [_REAL[dtype] if a == "r" else a for a in rest]
             fn.restype = restype
-    return lib, f"loaded {path}"
+
+
+_LIBRARY = native.Library(Path(__file__).with_name("native.c"), "spc-native", [("-DREAL=float", "-DSUFFIX=f32"), ("-DREAL=double", "-DSUFFIX=f64")], _declare)
 
 
 def library() -> ctypes.CDLL | None:
-    with _lock:
-        if "lib" not in _state:
-            _state["lib"], _state["status"] = _load()
-            log.info("native kernels: %s", _state["status"])
-    return _state["lib"]
+    return _LIBRARY.get()
 
 
 def status() -> str:
-    library()
-    return _state["status"]
+    return _LIBRARY.status
 
 
 def usable(*tensors: torch.Tensor) -> bool:
@@ -132,21 +68,9 @@ def usable(*tensors: torch.Tensor) -> bool:
     return all(t.device.type == "cpu" and t.dtype == dtype for t in tensors) and dtype in _SUFFIX and library() is not None
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """A pool of `workers` threads, made anew after a fork (a child inherits no threads)."""
-    with _lock:
-        if _state.get("pool_key") != (workers, os.getpid()):
-            _state["pool"], _state["pool_key"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spc-native"), (workers, os.getpid())
-        return _state["pool"]
-
-
 def column_ranges(columns: int) -> list[tuple[int, int]]:
-    """Contiguous column ranges, one per thread, aligned to 16 elements (a cache line of float32)."""
-    if columns == 0:
-        return []
-    threads = max(1, min(torch.get_num_threads(), columns // _MIN_COLUMNS_PER_THREAD))
-    step = math.ceil(math.ceil(columns / threads) / 16) * 16
-    return [(m0, min(m0 + step, columns)) for m0 in range(0, columns, step)]
+    """Contiguous column ranges, one per thread torch uses."""
+    return native.column_ranges(columns, torch.get_num_threads())
 
 
 def run(name: str, arrays: list[torch.Tensor], rest) -> None:
@@ -161,7 +85,4 @@ def run(name: str, arrays: list[torch.Tensor], rest) -> None:
         if fn(*pointers, steps, columns, *ranges[i], *rest(i)) not in (None, 0):
             raise MemoryError(f"native kernel {name}: out of memory")
 
-    if len(ranges) > 1:
-        list(_pool(len(ranges)).map(call, range(len(ranges))))
-    elif ranges:
-        call(0)
+    native.run_ranges(call, len(ranges))
