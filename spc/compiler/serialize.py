@@ -264,7 +264,7 @@ def _array_keys(value) -> dict[str | None, set[str]]:
             if "array" in value:  # as `_decode` reads it
                 form = value.get("form")
                 if isinstance(value["array"], str):
-                    keys.setdefault(form if form is None or isinstance(form, str) else repr(form), set()).add(value["array"])
+                    keys.setdefault(form if form is None or isinstance(form, str) else f"{form!r} (a {type(form).__name__})", set()).add(value["array"])
                 return
             for v in value.values():
                 visit(v)
