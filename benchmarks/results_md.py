@@ -73,7 +73,11 @@ def _b2(doc) -> str:
 
 def _b3(doc) -> str:
     rows = [(f"{r['synapses']:,}", r["width"], r["compile_s"]["runs"], _spread(r["compile_s"], "", 3), _spread(r["save_s"], "", 3), _spread(r["save_over_compile"], "x", 2), f"{r['artifact_bytes'] / 2**20:.1f}", f"{r['artifact_over_weights']:.2f}x") for r in doc["results"]]
-    return _md_table(["synapses", "width", "runs", "compile s", "save s", "save / compile", "directory MiB", "directory / float32 weights"], rows) + _goals(doc)
+    table = _md_table(["synapses", "width", "runs", "compile s", "save s", "save / compile", "directory MiB", "directory / float32 weights"], rows)
+    resnets = [(r["model"], r["stem pooling"], "×".join(map(str, r["input"])), f"{r['synapses']:,}", r["seconds"]["runs"], _spread(r["seconds"], "", 2), ", ".join(r["targets"])) for r in doc.get("resnet18", [])]
+    if resnets:
+        table += "\n\nA model-zoo ResNet-18, compiled and saved as `spc compile` does (input T×B×C×H×W):\n\n" + _md_table(["model", "stem pooling", "input", "synapses", "runs", "compile + save s", "targets written"], resnets)
+    return table + _goals(doc)
 
 
 def _b4(doc) -> str:

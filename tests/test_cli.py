@@ -33,6 +33,25 @@ MODEL_FILE = textwrap.dedent(
     def not_a_model():
         return 42
 
+    class StepLoopNeuron(nn.Module):  # a hand-written IF neuron: a Python loop over time
+        def __init__(self):
+            super().__init__()
+            self.v_threshold = 1.0
+
+        def forward(self, x_seq):
+            v, out = torch.zeros_like(x_seq[0]), []
+            for t in range(x_seq.shape[0]):
+                v = v + x_seq[t]
+                out.append((v >= self.v_threshold).float())
+                v = v * (1 - out[-1])
+            return torch.stack(out)
+
+    def with_own_neuron():
+        return nn.Sequential(nn.Linear(5, 4), nn.Sequential(nn.Linear(4, 4), StepLoopNeuron()))
+
+    def needs_a_package():
+        import a_package_that_is_not_installed  # noqa: F401
+
     def negative_tau():
         return nn.Sequential(nn.Linear(5, 4), spc.LIF(tau=-3.0))
 
@@ -126,7 +145,9 @@ def test_existing_output_is_kept_unless_forced(workdir, capsys):
     "args, expected",
     [
         (["model.py:noncausal"], ["layer '1' (PSN)", "future inputs", "--drop-future"]),
-        (["model.py:with_lstm"], ["1 (torch.nn.LSTM)", "not a layer spc can compile"]),
+        (["model.py:with_lstm"], ["1 (torch.nn.LSTM): a module spc does not know", "spc supports"]),
+        (["model.py:with_own_neuron"], ["1.1 (model.StepLoopNeuron): a neuron class spc does not know (its forward() cannot be traced", "replace it with neuron.PSN / spc.PSN"]),
+        (["model.py:needs_a_package"], ["failed to import what it needs (ModuleNotFoundError: No module named 'a_package_that_is_not_installed')", "install the missing package"]),
         (["model.py:missing"], ["'missing'", "does not exist", "build, huge_threshold"]),
         (["model.py:not_a_model"], ["returned a int"]),
         (["nowhere.py:build"], ["nowhere.py", "does not exist"]),

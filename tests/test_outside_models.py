@@ -7,6 +7,7 @@ simulation of the NIR graph). See tests/outside_models.py for where each network
 import subprocess
 import sys
 import textwrap
+from collections import OrderedDict
 from pathlib import Path
 
 import nir
@@ -75,7 +76,9 @@ def test_psn_paper_cifar10_net_with_full_psn_is_refused_or_approximated(tmp_path
 
 
 def test_the_papers_own_psn_class_is_refused_by_its_path():
-    """IFNode5 (the paper's code) is a module spc does not know: its path and class are named."""
+    """IFNode5 (the paper's code) is a neuron class spc does not know: its path, its class and the
+    cause are named, and the neurons to use instead; so is a SpikingJelly neuron subclassed with
+    dynamics of its own."""
 
     class IFNode5(nn.Module):  # cifar10/train_cf10.py, as published (its surrogate left out)
         def __init__(self, T):
@@ -87,10 +90,17 @@ def test_the_papers_own_psn_class_is_refused_by_its_path():
             return (h_seq >= 0).to(x_seq).view(x_seq.shape)
 
     model = nn.Sequential(layer.Linear(3, 4, step_mode="m"), IFNode5(4))
-    with pytest.raises(SpcError, match=r"^1 \(.*IFNode5\): is a module spc does not know: its forward\(\) reads its parameter 'fc.bias' directly(.|\n)*neuron.PSN"):
+    with pytest.raises(SpcError, match=r"^1 \(.*IFNode5\): a neuron class spc does not know \(its forward\(\) reads its parameter 'fc.bias' directly\)(.|\n)*replace it with neuron.PSN / spc.PSN"):
         spc.compile(model, (4, 1, 3))
     with pytest.raises(SpcError, match=r"1 \(spikingjelly.*KLIFNode\): is a SpikingJelly neuron class spc does not compile(.|\n)*neuron.ParametricLIFNode"):
         spc.compile(nn.Sequential(layer.Linear(3, 4, step_mode="m"), neuron.KLIFNode(step_mode="m")), (4, 1, 3))
+
+    class HalfChargeIFNode(neuron.IFNode):
+        def neuronal_charge(self, x):
+            self.v = self.v + 0.5 * x
+
+    with pytest.raises(SpcError, match=r"^conv\.2 \(.*HalfChargeIFNode\): a neuron class spc does not know \(a subclass of SpikingJelly's IFNode(.|\n)*neuron.PSN / spc.PSN"):
+        spc.compile(nn.Sequential(OrderedDict(conv=nn.Sequential(layer.Linear(3, 4, step_mode="m"), nn.Identity(), HalfChargeIFNode(step_mode="m")))), (4, 1, 3))
 
 
 @pytest.mark.parametrize("kind, backends", [("MaskedPSN", ("onnx",)), ("SlidingPSN", ("onnx", "lava")), ("LIF", ("onnx", "lava")), ("PLIF", ("onnx",))])

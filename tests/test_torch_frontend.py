@@ -88,7 +88,7 @@ def _error(model, shape):
 def test_unsupported_layer_is_named_by_its_path():
     model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(spc.IF(), nn.LSTM(4, 4)))
     msg = _error(model, (3, 2, 4))
-    assert "1.1 (torch.nn.LSTM)" in msg and "not a layer spc can compile" in msg and "fix:" in msg
+    assert "1.1 (torch.nn.LSTM): a module spc does not know" in msg and "fix:" in msg
 
 
 def test_unsupported_function_is_named():

@@ -13,6 +13,7 @@ from spikingjelly.activation_based import base, functional, layer, neuron
 from spc.compiler import ir
 from spc.errors import SpcError
 from spc.frontends.torch.neurons.lif import lif_op
+from spc.frontends.torch.trace import describe
 from spc.frontends.torch.neurons.psn import masked_psn_op, psn_op, sliding_psn_op
 
 
@@ -45,15 +46,21 @@ LIBRARY = ("spikingjelly.activation_based.layer", "spikingjelly.activation_based
 """SpikingJelly's packages of layers and neurons: their modules are leaves of the trace."""
 
 
-def _describe(path: str, module: nn.Module) -> str:
-    return f"{path} ({type(module).__module__}.{type(module).__name__})"
+def why_unknown(module: nn.Module) -> str | None:
+    """Why a stateful SpikingJelly-based module is not one spc compiles (None: not one)."""
+    if not isinstance(module, base.MemoryModule) or type(module).__module__.startswith(LIBRARY):
+        return None
+    known = next((cls for cls in type(module).__mro__[1:] if cls in NEURONS), None)
+    if known is not None:
+        return f"a subclass of SpikingJelly's {known.__name__} that may change its dynamics, which spc cannot read"
+    return "a SpikingJelly MemoryModule: its state's dynamics are its own code"
 
 
 def _voting(path: str, m: layer.VotingLayer, shape: tuple[int, ...]) -> list[tuple[str, ir.Op]]:
     """VotingLayer(v): the average of every v consecutive features (one class's votes), as the
     average pooling (kernel 1 × v) of the features seen as a [1, 1, N] image."""
     if len(shape) != 1:
-        raise SpcError(_describe(path, m), f"votes over the last dimension of a per-step tensor of shape {shape}", "flatten the features before the VotingLayer")
+        raise SpcError(describe(path, m), f"votes over the last dimension of a per-step tensor of shape {shape}", "flatten the features before the VotingLayer")
     v = m.voting_size
     return [(":as2d", ir.Reshape(shape=(1, 1, shape[0]))), ("", ir.AvgPool2d(kernel=(1, v), stride=(1, v), padding=(0, 0))), (":as1d", ir.Reshape(shape=(shape[0] // v,)))]
 
@@ -72,7 +79,7 @@ def check_known(path: str, module: nn.Module) -> None:
     """Refuse a SpikingJelly neuron that spc has no mapping for, naming it and what spc takes."""
     if type(module).__module__.startswith(LIBRARY[1]) and type(module) not in NEURONS:
         known = ", ".join(f"neuron.{cls.__name__}" for cls in NEURONS)
-        raise SpcError(_describe(path, module), "is a SpikingJelly neuron class spc does not compile", f"replace it with one of {known}, or one of spc's neurons (spc.PSN, spc.SlidingPSN, ...)")
+        raise SpcError(describe(path, module), "is a SpikingJelly neuron class spc does not compile", f"replace it with one of {known}, or one of spc's neurons (spc.PSN, spc.SlidingPSN, ...)")
 
 
 def folds_time(module: nn.Module) -> bool:
@@ -83,7 +90,7 @@ def folds_time(module: nn.Module) -> bool:
 def check_step_mode(path: str, module: nn.Module) -> None:
     mode = getattr(module, "step_mode", "m")
     if mode != "m":
-        raise SpcError(_describe(path, module), f"is in single-step mode (step_mode='{mode}') but receives the whole [T, B, ...] sequence", "set multi-step mode: spikingjelly.activation_based.functional.set_step_mode(net, 'm')")
+        raise SpcError(describe(path, module), f"is in single-step mode (step_mode='{mode}') but receives the whole [T, B, ...] sequence", "set multi-step mode: spikingjelly.activation_based.functional.set_step_mode(net, 'm')")
 
 
 def reset(model: nn.Module) -> None:

@@ -39,8 +39,9 @@ def _max_abs(x: np.ndarray) -> float:
     return float(x.max()) if x.dtype.kind in "ub" else max(float(x.max()), -float(x.min()))
 
 
-def _windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarray:
-    """[N, C, *out, *kernel] views of the padded input, one window per output position."""
+def windows(x: np.ndarray, kernel, stride, padding, dilation, fill) -> np.ndarray:
+    """[N, C, *out, *kernel] views of the padded input, one window per output position (applied
+    to the inputs' indices, it says which input each tap of each window reads)."""
     dims = len(kernel)
     xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=fill)
     spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
@@ -73,34 +74,45 @@ def _add_bias(y: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
+    """A grouped convolution as one batched matrix product per group (im2col): the windows laid
+    out as rows [g, N·positions, C/g·kernel] times the weight [g, C/g·kernel, O/g], so BLAS does
+    the sums (an einsum over the window view runs in numpy's own loops, ~100× slower)."""
     n, c = x.shape[:2]
     out_ch, groups = op.weight.shape[0], op.groups
     kernel = op.weight.shape[2:]
-    win = _windows(x, kernel, op.stride, op.padding, op.dilation, 0)
-    spatial = win.shape[2 : 2 + len(kernel)]
+    dims = len(kernel)
+    win = windows(x, kernel, op.stride, op.padding, op.dilation, 0)  # [N, C, *out, *kernel]
+    spatial = win.shape[2 : 2 + dims]
+    positions, taps = int(np.prod(spatial)), (c // groups) * int(np.prod(kernel))
     win = win.reshape((n, groups, c // groups) + spatial + kernel)
-    grouped = (groups, out_ch // groups, c // groups) + kernel
-    spec = "ngcLk,gock->ngoL" if len(kernel) == 1 else "ngcHWkl,gockl->ngoHW"
-    y = _exactly(lambda a, b: np.einsum(spec, a, b, optimize=True).reshape((n, out_ch) + spatial), win, op, lambda dtype: _as(op, "weight", dtype).reshape(grouped))
-    return y
+    order = (1, 0) + tuple(range(3, 3 + dims)) + (2,) + tuple(range(3 + dims, 3 + 2 * dims))
+    rows_of = lambda a: np.ascontiguousarray(a.transpose(order)).reshape(groups, n * positions, taps)  # noqa: E731
+    weight_of = lambda dtype: _cached(op, ("im2col", np.dtype(dtype)), lambda: np.ascontiguousarray(op.weight.reshape(groups, out_ch // groups, taps).transpose(0, 2, 1).astype(dtype)))  # noqa: E731
+
+    def product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        y = np.matmul(rows_of(a), w)  # [g, N·positions, O/g]
+        y = y.reshape((groups, n) + spatial + (out_ch // groups,))
+        return np.ascontiguousarray(np.moveaxis(y, -1, 1).transpose((2, 0, 1) + tuple(range(3, 3 + dims)))).reshape((n, out_ch) + spatial)
+
+    return _exactly(product, win, op, weight_of)
 
 
 def avg_pool2d(x: np.ndarray, op: ir.AvgPool2d) -> np.ndarray:
-    win = _windows(x, op.kernel, op.stride, op.padding, (1, 1), 0)
+    win = windows(x, op.kernel, op.stride, op.padding, (1, 1), 0)
     total = win.sum(axis=(-2, -1))
     if op.count_include_pad or not any(op.padding):
         return total / (op.kernel[0] * op.kernel[1])
-    counts = _windows(np.ones((1, 1) + x.shape[2:]), op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(-2, -1))
+    counts = windows(np.ones((1, 1) + x.shape[2:]), op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(-2, -1))
     return total / counts
 
 
 def sum_pool2d(x: np.ndarray, op: ir.SumPool2d) -> np.ndarray:
-    return _windows(x, op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(-2, -1))
+    return windows(x, op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(-2, -1))
 
 
 def max_pool2d(x: np.ndarray, op: ir.MaxPool2d) -> np.ndarray:
     lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
-    return _windows(x, op.kernel, op.stride, op.padding, op.dilation, lowest).max(axis=(-2, -1))
+    return windows(x, op.kernel, op.stride, op.padding, op.dilation, lowest).max(axis=(-2, -1))
 
 
 def _integers(inputs: list[np.ndarray]):

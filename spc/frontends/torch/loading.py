@@ -17,6 +17,10 @@ from torch import nn
 
 from spc.errors import SpcError
 
+USER_MODULE_PREFIX = "spc_user_model_"
+"""A model file is imported under this prefix and a hash of its path (it is no package's module);
+errors name its classes by the file's name instead."""
+
 
 def load_model(spec: str, weights: str | None = None) -> nn.Module:
     path_text, sep, factory_name = spec.rpartition(":")
@@ -27,7 +31,7 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
         raise SpcError(f"model file {path}", "is a directory", "name the Python file that defines the factory, e.g. examples/digits.py:build_model")
     if not path.is_file():
         raise SpcError(f"model file {path}", "does not exist", "check the path")
-    module_name = f"spc_user_model_{abs(hash(str(path.resolve())))}"
+    module_name = f"{USER_MODULE_PREFIX}{abs(hash(str(path.resolve())))}"
     spec_obj = importlib.util.spec_from_file_location(module_name, path)
     if spec_obj is None or spec_obj.loader is None:
         raise SpcError(f"model file {path}", "is not a Python file", "give a .py file")
@@ -37,6 +41,8 @@ def load_model(spec: str, weights: str | None = None) -> nn.Module:
         spec_obj.loader.exec_module(module)
     except SystemExit as e:
         raise SpcError(f"model file {path}", f"called sys.exit({e.code!r}) while being imported", "put the script part of the file under `if __name__ == \"__main__\":`") from None
+    except ImportError as e:
+        raise SpcError(f"model file {path}", f"failed to import what it needs ({type(e).__name__}: {e})", "install the missing package into the environment spc runs in") from None
     except Exception as e:
         raise SpcError(f"model file {path}", f"raised {type(e).__name__} while being imported: {e}", "fix the model file (--debug shows the traceback)") from e
     factory = getattr(module, factory_name, None)

@@ -17,6 +17,9 @@ import io
 import itertools
 import math
 import operator
+import re
+import sys
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,6 +32,7 @@ from torch.nn.utils import parametrize
 from spc.compiler import ir
 from spc.errors import SpcError
 from spc.frontends.torch import neurons
+from spc.frontends.torch.loading import USER_MODULE_PREFIX
 from spc.frontends.torch.neurons.base import ParallelNeuronOp, to_numpy
 from spc.frontends.torch.perstep import PerStep
 
@@ -46,15 +50,42 @@ def module_class(module: nn.Module) -> type:
     return cls.__bases__[0] if parametrize.is_parametrized(module) else cls
 
 
+def class_name(cls: type) -> str:
+    """A class as the user knows it: `torch.nn.LSTM`; a class of a model file spc loaded by path
+    (under an internal module name) as `file.Class`."""
+    module = cls.__module__
+    if module.split(".")[0] == "torch":
+        return f"torch.nn.{cls.__qualname__}"
+    if module.startswith(USER_MODULE_PREFIX):
+        file = getattr(sys.modules.get(module), "__file__", None)
+        module = Path(file).stem if file else module
+    return f"{module}.{cls.__qualname__}"
+
+
 def describe(path: str, module) -> str:
     """How errors name a module: its path in the model and its class, e.g. `features.3 (torch.nn.LSTM)`."""
-    cls = module_class(module)
-    package = cls.__module__.split(".")[0]
-    return f"{path} ({package}.nn.{cls.__name__})" if package == "torch" else f"{path} ({cls.__module__}.{cls.__name__})"
+    return f"{path} ({class_name(module_class(module))})"
 
 
 def _unsupported(path: str, module: nn.Module, why: str, fix: str = "") -> SpcError:
     return SpcError(describe(path, module), why, fix or f"spc supports {SUPPORTED}")
+
+
+_NEURON_WORDS = re.compile(r"node|neuron|spik|lif|psn|leaky|synaptic|(^|[^a-z])if($|[^a-z])", re.I)
+_NEURON_ATTRIBUTES = ("v_threshold", "threshold", "v_th", "vth", "v_reset", "tau", "decay", "beta")
+
+
+def looks_like_neuron(module: nn.Module) -> bool:
+    """A module that is probably a spiking neuron: by its class's name or its attributes."""
+    return bool(_NEURON_WORDS.search(module_class(module).__name__)) or any(hasattr(module, a) for a in _NEURON_ATTRIBUTES)
+
+
+def unknown_module(path: str, module: nn.Module, cause: str) -> SpcError:
+    """The refusal of a module spc has no mapping for, by its path and class, with the cause; a
+    neuron is told which neurons to use instead."""
+    if looks_like_neuron(module):
+        return SpcError(describe(path, module), f"a neuron class spc does not know ({cause})", "replace it with neuron.PSN / spc.PSN, or another neuron spc compiles: " + SUPPORTED.split("), ")[0] + ") or SpikingJelly's IFNode, LIFNode, ParametricLIFNode and parallel neurons")
+    return SpcError(describe(path, module), f"a module spc does not know ({cause})", f"build it from what spc supports: {SUPPORTED}")
 
 
 def _pair(value) -> tuple[int, int]:
@@ -188,7 +219,7 @@ def step_layer(path: str, m: nn.Module, shape: tuple[int, ...], lead: int, sj) -
         return [("", ir.Reshape(shape=flatten_shape(describe(path, m), shape, m.start_dim, m.end_dim, lead)))]
     convert = next((fn for cls, fn in {**_PER_SAMPLE, **sj.LAYERS}.items() if isinstance(m, cls)), None)
     if convert is None:
-        raise _unsupported(path, m, "is not a layer spc can compile")
+        raise unknown_module(path, m, sj.why_unknown(m) or "spc has no mapping for its class")
     if lead == 2:
         raise _unsupported(path, m, f"is applied to the time-major sequence [T, B, {', '.join(map(str, shape))}] directly, so it would mix time steps or fail", "wrap per-sample layers in spc.PerStep(...) so they run on every step")
     return convert(path, m, shape)
@@ -219,6 +250,10 @@ class _NoSpikingJelly:
         pass
 
     @staticmethod
+    def why_unknown(module):
+        return None
+
+    @staticmethod
     def reset(model):
         pass
 
@@ -240,6 +275,15 @@ class _Tracer(torch.fx.Tracer):
     def __init__(self, leaf_types: tuple[type, ...], sj):
         super().__init__()
         self.leaf_types, self.sj = leaf_types, sj
+        self.failed_in: tuple[str, nn.Module] | None = None  # the innermost module whose tracing raised
+
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_in is None:
+                self.failed_in = (self.path_of_module(m), m)
+            raise
 
     def is_leaf_module(self, m, qualname):
         if isinstance(m, self.leaf_types):
@@ -256,7 +300,8 @@ def _shape(node: torch.fx.Node) -> tuple[int, ...]:
 class _Builder:
     """Accumulates IR nodes with unique names while walking the fx graph."""
 
-    def __init__(self):
+    def __init__(self, model: nn.Module):
+        self.model = model  # the traced model: errors name the modules fx traced through
         self.nodes: list[ir.Node] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
 
@@ -294,7 +339,10 @@ def from_torch(model: nn.Module, example: torch.Tensor) -> ir.Graph:
         try:
             fx_graph = tracer.trace(model)
         except Exception as e:  # fx raises many types for untraceable Python
-            raise SpcError(type(model).__name__, f"cannot be traced by torch.fx ({type(e).__name__}: {e})", "keep data-dependent Python control flow out of forward(); build the model from modules and +") from None
+            cause = f"its forward() cannot be traced by torch.fx: {type(e).__name__}: {e}"
+            if tracer.failed_in is not None and (looks_like_neuron(tracer.failed_in[1]) or not isinstance(tracer.failed_in[1], (nn.Sequential, nn.ModuleList, nn.ModuleDict))):
+                raise unknown_module(*tracer.failed_in, cause) from None
+            raise SpcError(class_name(type(model)), f"cannot be traced by torch.fx ({type(e).__name__}: {e})", "keep data-dependent Python control flow out of forward(); build the model from modules and +") from None
         gm = torch.fx.GraphModule(model, fx_graph)
         try:
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # ShapeProp prints tracebacks
@@ -307,13 +355,13 @@ def from_torch(model: nn.Module, example: torch.Tensor) -> ir.Graph:
             raise SpcError(type(model).__name__, f"does not run on an input of shape {tuple(example.shape)}{where} ({type(cause).__name__}: {cause})", "check --input-shape: time-major T,B,features...") from None
         finally:
             sj.reset(model)
-        return _convert(gm, neuron_types, wrappers, sj)
+        return _convert(gm, model, neuron_types, wrappers, sj)
     finally:
         model.train(was_training)
 
 
-def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) -> ir.Graph:
-    build = _Builder()
+def _convert(gm: torch.fx.GraphModule, model: nn.Module, neuron_types: dict, wrappers: tuple, sj) -> ir.Graph:
+    build = _Builder(model)
     env: dict[torch.fx.Node, str] = {}
     outputs: tuple[str, ...] = ()
     for node in gm.graph.nodes:
@@ -352,21 +400,22 @@ def _convert(gm: torch.fx.GraphModule, neuron_types: dict, wrappers: tuple, sj) 
         elif node.op in ("call_function", "call_method"):
             env[node] = _convert_function(node, env, build)
         else:  # get_attr
-            owner = _enclosing(node)
+            owner = _enclosing(node, build.model)
             if owner is not None:
                 attr = node.target.removeprefix(owner[0] + ".")
-                raise SpcError(owner[1], f"is a module spc does not know: its forward() reads its parameter '{attr}' directly", "if it is a neuron, replace it with one of spc's or SpikingJelly's (spc.PSN or neuron.PSN, spc.SlidingPSN, spc.LIF, ...); otherwise build it from the layers spc supports")
+                what = "makes a tensor constant" if attr.startswith("_tensor_constant") else f"reads its parameter '{attr}' directly"
+                raise unknown_module(*owner, f"its forward() {what}")
             raise SpcError(f"'{node.target}'", "reads a parameter or buffer directly in forward()", "use modules for every computation on the input")
     return ir.Graph(tuple(build.nodes), outputs)
 
 
-def _enclosing(node: torch.fx.Node) -> tuple[str, str] | None:
-    """(path, description) of the innermost module whose forward() produced an fx node, if any."""
+def _enclosing(node: torch.fx.Node, model: nn.Module) -> tuple[str, nn.Module] | None:
+    """(path, module) of the innermost module of `model` whose forward() produced an fx node, if any."""
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
         return None
-    path, cls = list(stack.values())[-1]
-    return path, f"{path} ({cls.__module__}.{cls.__qualname__})"
+    path, _ = list(stack.values())[-1]
+    return path, model.get_submodule(path)
 
 
 _ADD = (operator.add, operator.iadd, torch.add, "add", "add_")
@@ -436,8 +485,10 @@ def _convert_function(node: torch.fx.Node, env, build: _Builder) -> str:
         return build.add(node.name, ir.Reshape(shape=shape), (src,))
     stack = node.meta.get("stack_trace", "")
     where = f" ({stack.strip().splitlines()[-2].strip()})" if stack.count("\n") >= 1 else ""
-    owner = _enclosing(node)
-    inside = f" in {owner[1]}" if owner is not None else ""
+    owner = _enclosing(node, build.model)
+    if owner is not None and looks_like_neuron(owner[1]):
+        raise unknown_module(*owner, f"its forward() computes '{label}'{where}, which spc does not compile")
+    inside = f" in {describe(*owner)}" if owner is not None else ""
     fix = f"spc supports {SUPPORTED}"
     if label in ("mean", "sum") and not inside:
         fix = "return the time-major output [T, B, ...] (drop the mean or sum over time): spc's --labels accuracy takes the argmax of the output summed over time, as the mean's argmax is"

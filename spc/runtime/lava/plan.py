@@ -8,7 +8,7 @@ sample: synapse matrices become block-diagonal.
 - `Input`, and the `Quantize` right after it (applied on the host): a stock RingBuffer plays it.
 - `Linear`, `Conv`, `SumPool2d`, `ScaleShift` (and `AvgPool2d`, `BatchNorm` in float graphs): a stock Dense, or a
   Sparse where the matrix is mostly zeros (an unrolled convolution, a batch fold). The matrix is
-  found by running spc's own synapse kernel on unit vectors. A Dense holds no bias: the biases are
+  read off the op's weights and windows. A Dense holds no bias: the biases are
   carried, through any later synapses, to the next neuron as a constant `offset` it adds.
 - `Reshape` and `Add` are wiring: the flat layout needs no reshape, and an InPort sums its inputs.
 - A neuron runs on Lava's stock processes where they compute it exactly (fixed_pt only;
@@ -40,14 +40,13 @@ from spc.compiler.artifact import Compiled
 from spc.compiler.cells import Neuron
 from spc.errors import SpcError
 from spc.runtime.lava import stock
-from spc.runtime.synapses import synapse
+from spc.runtime.synapses import synapse, windows
 
 SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.ScaleShift)  # ScaleShift: BatchNorm too
 TAGS = ("fixed_pt", "floating_pt")
 MAX_DELAY = 63  # Lava's fixed-point delayed synapses accept delays 0..63
 DENSE_FILL = 0.25  # a matrix with a larger share of nonzeros becomes a Dense, else a Sparse
 ACCUMULATOR = 2**31  # Dense and Sparse sum in int32
-BLOCK = 2**22  # elements per block of unit vectors when reading off a synapse's matrix
 
 
 CLASSES = {
@@ -153,28 +152,54 @@ def per_sample(matrix: sparse.csr_matrix, batch: int) -> sparse.csr_matrix:
     return matrix.tocsr() if batch == 1 else sparse.kron(sparse.identity(batch, matrix.dtype), matrix, format="csr")
 
 
+def _windowed_map(op: ir.Conv | ir.SumPool2d | ir.AvgPool2d, shape: tuple[int, ...], dtype) -> sparse.csr_matrix:
+    """The matrix of a convolution or pooling without bias, from its windows: output (o, p) reads
+    input `taps[c, p, k]` with weight w[o, c, k] (pooling: 1, or 1/count for an average). Built in
+    time linear in its entries: a ResNet's convolutions hold millions."""
+    conv = isinstance(op, ir.Conv)
+    kernel = op.weight.shape[2:] if conv else op.kernel
+    dilation = op.dilation if conv else (1,) * len(kernel)
+    index = np.arange(math.prod(shape)).reshape((1,) + shape)
+    taps = windows(index, kernel, op.stride, op.padding, dilation, -1)[0]  # [C, *out, *kernel]
+    channels, positions, per_window = shape[0], math.prod(taps.shape[1 : 1 + len(kernel)]), math.prod(kernel)
+    taps = taps.reshape(channels, positions, per_window)
+    if conv:  # rows (o, p), columns taps[c, p, k] for the c of o's group, weights w[o, c, k]
+        groups, outputs = op.groups, op.weight.shape[0]
+        per_group = channels // groups
+        grouped = taps.reshape(groups, per_group, positions, per_window).transpose(0, 2, 1, 3).reshape(groups, positions, per_group * per_window)
+        columns = grouped[np.arange(outputs) // (outputs // groups)]  # [O, P, C/g·K]
+        values = np.broadcast_to(op.weight.reshape(outputs, 1, -1).astype(dtype, copy=False), columns.shape)
+    else:  # one output channel per input channel
+        outputs, columns = channels, taps
+        if isinstance(op, ir.AvgPool2d):
+            counts = np.full(taps.shape[:2], per_window) if op.count_include_pad or not any(op.padding) else (taps >= 0).sum(axis=-1)
+            values = np.broadcast_to((1 / counts.astype(np.float64))[:, :, None], taps.shape)
+        else:
+            values = np.ones(taps.shape, dtype)
+    rows = np.broadcast_to(np.arange(outputs * positions).reshape(outputs, positions, 1), columns.shape)
+    keep = (columns >= 0) & (values != 0)
+    matrix = sparse.coo_matrix((values[keep].astype(dtype, copy=False), (rows[keep], columns[keep])), shape=(outputs * positions, index.size))
+    return matrix.tocsr()
+
+
 def linear_map(op: ir.Op, shape: tuple[int, ...], dtype) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """(M, b) with op(x) = M·x + b on flattened per-step tensors: spc's own kernel applied to zero
-    and to blocks of unit vectors, so the matrix is exactly what the simulator computes with."""
+    """(M, b) with op(x) = M·x + b on flattened per-step tensors (the layout of spc's [C, ...]
+    tensors). Lava's runs are checked bit for bit against the simulator, which applies the ops
+    themselves, so a wrong entry here cannot pass unseen."""
     if isinstance(op, ir.Linear):  # the kernel applied to unit vectors gives back its weight
         bias = np.zeros(op.weight.shape[0], dtype) if op.bias is None else op.bias.astype(dtype)
         return sparse.csr_matrix(op.weight.astype(dtype, copy=False)), bias
-    if isinstance(op, ir.Conv):
-        linear = op.replace(bias=None)
-    elif isinstance(op, ir.ScaleShift):
-        linear = op.replace(shift=np.zeros_like(op.shift))
-    else:
-        linear = op
-    bias = synapse(op, [np.zeros((1, 1) + shape, dtype)]).reshape(-1)
-    n = math.prod(shape)
-    block = max(1, BLOCK // (n + bias.size))
-    columns = []
-    for start in range(0, n, block):
-        k = min(block, n - start)
-        basis = np.zeros((1, k, n), dtype)
-        basis[0, np.arange(k), start + np.arange(k)] = 1
-        columns.append(sparse.csr_matrix(synapse(linear, [basis.reshape((1, k) + shape)]).reshape(k, -1).T))
-    return sparse.hstack(columns, format="csr"), bias
+    if isinstance(op, (ir.Conv, ir.SumPool2d, ir.AvgPool2d)):
+        matrix = _windowed_map(op, shape, dtype)
+        bias = np.zeros(matrix.shape[0], dtype)
+        if isinstance(op, ir.Conv) and op.bias is not None:
+            bias = np.repeat(op.bias.astype(dtype), matrix.shape[0] // op.bias.size)
+        return matrix, bias
+    if isinstance(op, ir.ScaleShift):  # a diagonal: each channel's scale on its positions
+        per_channel = math.prod(shape[1:])
+        scale, shift = (np.repeat(v.astype(dtype, copy=False), per_channel) for v in (op.scale, op.shift))
+        return sparse.diags(scale, format="csr", dtype=dtype), shift
+    raise TypeError(f"not a synapse with a matrix: {op.kind}")
 
 
 def _message_bits(bound: float) -> int:
