@@ -22,7 +22,9 @@ def test_compile_time_benchmark_quick(tmp_path):
     doc = _load("b3_compile_time").main(["--quick", "--output-dir", str(tmp_path)])
     assert [r["synapses"] for r in doc["results"]] == [9928, 30000]
     assert all(r["artifact_bytes"] > r["synapses"] for r in doc["results"])  # at least a byte per weight
-    assert all(r["save_over_compile"]["runs"] == 2 for r in doc["results"]) and len(doc["targets"]) == 2
+    assert all(r["save_over_compile"]["runs"] == 2 for r in doc["results"]) and len(doc["targets"]) == 3
+    (resnet,) = doc["resnet18"]  # the zoo's ResNet-18 (quick: 8x8, T = 1), written for every default target
+    assert resnet["targets"] == ["lava", "nir", "onnx"] and resnet["synapses"] > 10_000_000
 
 
 def test_memory_benchmark_quick(tmp_path, monkeypatch):

@@ -56,9 +56,9 @@ def _narrowest(values: np.ndarray) -> np.ndarray:
 def _plain(value, key: str, arrays: dict):
     """A JSON value for a plan parameter; arrays go to `arrays` under `key`."""
     if sparse.issparse(value) and value.dtype.kind in "iu" and value.nnz > DENSE_FILL * value.shape[0] * value.shape[1]:
+        scale = _common_power_of_two(value.data)  # the zeros divide by anything
         dense = value.toarray()
-        scale = _common_power_of_two(dense)
-        arrays[key] = _narrowest(dense // scale)
+        arrays[key] = _narrowest(dense // scale if scale > 1 else dense)
         return {"dense": key, "shape": list(value.shape), "scale": scale}
     if sparse.issparse(value):
         coo = value.tocoo()

@@ -38,9 +38,10 @@ spc node → NIR nodes (the last one keeps the spc node's name; helpers are `NAM
 - Refused, naming the layer: reset by subtraction, time-indexed cells (StepIndexed), stochastic
   firing, max pooling, and anything else NIR has no primitive for.
 
-With an integer form, metadata also holds each layer's integer details: decay form and d or n,
-input shift and state width per cell, integer thresholds and the membrane scale, integer weights
-and their exponents, the input quantization.
+With an integer form, metadata also holds each layer's integer details (on the node that keeps the
+layer's name; its helpers carry only "dt" and "spc_layer"): decay form and d or n, input shift and
+state width per cell, integer thresholds and the membrane scale, integer weights and their
+exponents, the input quantization.
 """
 
 from __future__ import annotations
@@ -319,12 +320,13 @@ class _Emitter:
     def _taps(self, name: str, cell: DelayLine, shape, sources: list[str], meta: dict) -> list[str]:
         """One `Delay → Scale` branch per tap; returns the branches, for the next node to sum."""
         branches = []
+        helper = {k: meta[k] for k in ("dt", "spc_layer") if k in meta}  # the layer's details stay on its node, once
         for i in range(cell.order):
             lag = (cell.order - 1 - i) * cell.dilation
             feed = sources
             if lag:
-                feed = [self._add(f"{name}:delay{lag}", nir.Delay(delay=np.full(shape, lag * self.dt)), sources, meta)]
-            branches.append(self._add(f"{name}:tap{lag}", nir.Scale(scale=_full(cell.taps[:, i], shape)), feed, meta))
+                feed = [self._add(f"{name}:delay{lag}", nir.Delay(delay=np.full(shape, lag * self.dt)), sources, helper)]
+            branches.append(self._add(f"{name}:tap{lag}", nir.Scale(scale=_full(cell.taps[:, i], shape)), feed, helper))
         return branches
 
     def _neuron_meta(self, layers: list[str]) -> dict:
