@@ -149,14 +149,29 @@ def test_the_zoos_own_sew_resnet18_traces_at_full_size():
 
 
 def test_spiking_vgg11_bn(tmp_path):
-    """At 224 × 224 the head's AdaptiveAvgPool2d((7, 7)) is a plain average pooling; at 32 × 32 it
-    would pool 1 × 1 to 7 × 7, which is refused, naming the layer."""
+    """At 224 × 224 the head's AdaptiveAvgPool2d((7, 7)) is a plain average pooling; at CIFAR's
+    32 × 32 it copies the 1 × 1 map to 7 × 7, a Linear between reshapes."""
     x = spikes((1, 2, 3, 224, 224))
     model = om.lively(om.VGG11BN(width=2), x)
     compiled, _ = verified(model, x, tmp_path / "out")
     assert compiled.parallel.node("avgpool").op.kernel == (1, 1)
-    with pytest.raises(SpcError, match=r"avgpool \(.*AdaptiveAvgPool2d\): pools 1×1 to 7×7, whose windows differ in size or overlap"):
-        spc.compile(model, (1, 1, 3, 32, 32))
+    x = spikes((2, 2, 3, 32, 32))
+    model = om.lively(om.VGG11BN(width=8), x)
+    compiled, _ = verified(model, x, tmp_path / "out32")
+    assert compiled.parallel.node("avgpool").op.kind == "Linear" and compiled.parallel.shapes["avgpool:unflat"] == (64, 7, 7)
+
+
+def test_adaptive_average_pooling_with_unequal_windows_is_torchs(tmp_path):
+    """Windows of unequal sizes that overlap (5 → 3: 0-1, 1-3, 3-4) and outputs larger than the input,
+    1-d and 2-d: spc's parallel form against torch, its stepwise form and ONNX against it."""
+    for i, (pool, shape) in enumerate([(nn.AdaptiveAvgPool2d((3, 2)), (3, 2, 4, 5, 7)), (nn.AdaptiveAvgPool2d((7, None)), (3, 2, 4, 1, 3)), (nn.AdaptiveAvgPool1d(3), (3, 2, 4, 5))]):
+        model = nn.Sequential(spc.PerStep(pool), nn.Flatten(2))
+        x = torch.randn(shape)
+        compiled = spc.compile(model, shape, tmp_path / str(i), integer=False, targets=("onnx",))
+        report = spc.verify(compiled, x.numpy(), model=model, backends=("onnx-float",))
+        assert report.passed, report.table()
+        expected = pool(x.flatten(0, 1)).unflatten(0, shape[:2]).flatten(2).detach().numpy()
+        np.testing.assert_allclose(run_parallel(compiled.parallel, x.numpy()).output, expected, rtol=1e-6, atol=1e-6)  # torch in float32
 
 
 def test_mnist_net_with_parametric_lif_and_voting(tmp_path):

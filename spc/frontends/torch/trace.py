@@ -39,7 +39,7 @@ from spc.frontends.torch.perstep import PerStep
 NEURONS: dict[type, Callable[[nn.Module], ParallelNeuronOp]] = {cls: cls.to_op for cls in neurons.TRAINABLE}
 """Neuron module type -> its IR operation. Other frontends (SpikingJelly) add their classes."""
 
-SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool1d/2d, MaxPool1d/2d, AdaptiveAvgPool1d/2d (as a plain average), Flatten, Dropout, Identity, and in forward(): + and − of tensors, * of tensors, arithmetic with numbers, torch.flatten"
+SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool1d/2d, MaxPool1d/2d, AdaptiveAvgPool1d/2d, Flatten, Dropout, Identity, and in forward(): + and − of tensors, * of tensors, arithmetic with numbers, torch.flatten"
 
 
 def module_class(module: nn.Module) -> type:
@@ -177,17 +177,35 @@ def _maxpool(path, m, shape) -> list[tuple[str, ir.Op]]:
     return _placed(path, shape, dims, pool)
 
 
+def _adaptive_windows(size: int, out: int) -> np.ndarray:
+    """[out, size]: row i averages inputs floor(i·size/out) .. ceil((i+1)·size/out) - 1, as torch's
+    adaptive pooling does (windows of unequal sizes that may overlap). In float64, as spc's float
+    forms compute: 1/3 in float32 would be off by 1e-8."""
+    matrix = np.zeros((out, size))
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1 / (end - start)
+    return matrix
+
+
 def _adaptive_avgpool(path, m, shape) -> list[tuple[str, ir.Op]]:
     """An adaptive average pooling whose windows tile the input (each size a multiple of the output
-    size, as a ResNet head's AdaptiveAvgPool2d(1)) is a plain average pooling."""
+    size, as a ResNet head's AdaptiveAvgPool2d(1)) is a plain average pooling. Any other (windows of
+    unequal sizes, overlapping, or an output larger than the input, as SpikingJelly's VGG head
+    (7, 7) on CIFAR's 1×1 map) is the linear map it is: each channel's flattened map times the
+    windows' matrix, a Linear between two reshapes."""
     dims = _pool_rank(path, m, shape)
-    spatial = shape[1:]
+    channels, spatial = shape[0], shape[1:]
     wanted = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * dims
     sizes = tuple(s if w is None else w for s, w in zip(spatial, wanted))
-    if any(s % w for s, w in zip(spatial, sizes)):
-        raise _unsupported(path, m, f"pools {'×'.join(map(str, spatial))} to {'×'.join(map(str, sizes))}, whose windows differ in size or overlap; spc compiles adaptive pooling only where it is a plain average pooling", "choose an input size whose spatial sizes are multiples of the output size, or use an average pooling with explicit kernel and stride")
-    kernel = _lift(tuple(s // w for s, w in zip(spatial, sizes)), dims, 1)
-    return _placed(path, shape, dims, ir.AvgPool2d(kernel=kernel, stride=kernel, padding=(0, 0)))
+    if all(s % w == 0 for s, w in zip(spatial, sizes)):
+        kernel = _lift(tuple(s // w for s, w in zip(spatial, sizes)), dims, 1)
+        return _placed(path, shape, dims, ir.AvgPool2d(kernel=kernel, stride=kernel, padding=(0, 0)))
+    windows = _adaptive_windows(spatial[0], sizes[0])
+    for size, out in zip(spatial[1:], sizes[1:]):
+        windows = np.kron(windows, _adaptive_windows(size, out))
+    weight = np.kron(np.eye(channels), windows)  # channel by channel
+    return [(":flat", ir.Reshape(shape=(math.prod(shape),))), ("", ir.Linear(weight=weight, bias=None)), (":unflat", ir.Reshape(shape=(channels,) + sizes))]
 
 
 def _one(convert):
