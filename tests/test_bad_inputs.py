@@ -439,10 +439,12 @@ FULL_DISK = """
 import contextlib, io, os, resource, sys
 from spc.cli import main
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-for limit in map(int, sys.argv[1:]):
+for case in sys.argv[1:]:
+    limit, _, target = case.partition(":")
+    limit = int(limit)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # writes past `limit` bytes fail (EFBIG)
     with contextlib.redirect_stdout(io.StringIO()):
-        code = main(["compile", "../model.py:long_running", "-o", "out", "--input-shape", "6,1,5"])
+        code = main(["compile", "../model.py:long_running", "-o", "out", "--input-shape", "6,1,5"] + (["--target", target] if target else []))
         if limit < 200:  # spc run's output is 704 bytes
             code = main(["run", "../good", "--input", "../x.npy", "-o", "y.npy"]), code
     resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
@@ -454,10 +456,12 @@ def test_a_full_disk_leaves_nothing(gallery):
     """A file-size limit makes every real writer fail where a full disk would: the graphs, the ONNX
     files, the NIR file (which used to crash the process inside HDF5), the Lava files, `run -o`."""
     (gallery / "disk").mkdir()
-    limits = [0, 2000, 5000, 9000, 100000]  # parallel/graph.json, weights.npz, ONNX, Lava, NIR each too big
-    p = subprocess.run([sys.executable, "-c", FULL_DISK, *map(str, limits)], cwd=gallery / "disk", capture_output=True, text=True, timeout=600)
+    # 0 to 5000 stop the graphs, their weights.npz and the ONNX files (2-8 kB); 50000 only model.nir
+    # (87 kB, written before Lava's files); 5000 with --target lava alone, lava/network.json (6 kB)
+    limits = ["0", "2000", "3000", "5000", "50000", "5000:lava"]
+    p = subprocess.run([sys.executable, "-c", FULL_DISK, *limits], cwd=gallery / "disk", capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split("\n")[:-1] == ["0 (2, 2)"] + [f"{limit} 2" for limit in limits[1:]]  # exit 2, nothing left in the folder
+    assert p.stdout.split("\n")[:-1] == ["0 (2, 2)"] + [f"{limit.split(':')[0]} 2" for limit in limits[1:]]  # exit 2, nothing left in the folder
     assert p.stderr.count("could not be written (File too large)") == len(limits) + 1 and "Traceback" not in p.stderr
     (gallery / "disk").rmdir()
 
