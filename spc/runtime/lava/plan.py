@@ -208,7 +208,7 @@ def linear_map(op: ir.Op, shape: tuple[int, ...], dtype) -> tuple[sparse.csr_mat
         return matrix, bias
     if isinstance(op, ir.ScaleShift):  # a diagonal: each channel's scale on its positions
         per_channel = math.prod(shape[1:])
-        scale, shift = (np.repeat(v.astype(dtype, copy=False), per_channel) for v in (op.scale, op.shift))
+        scale, shift = (np.repeat(np.broadcast_to(v.astype(dtype, copy=False), shape[:1]), per_channel) for v in (op.scale, op.shift))  # one value may serve every channel
         return sparse.diags(scale, format="csr", dtype=dtype), shift
     raise TypeError(f"not a synapse with a matrix: {op.kind}")
 
