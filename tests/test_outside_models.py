@@ -172,6 +172,8 @@ def test_adaptive_average_pooling_with_unequal_windows_is_torchs(tmp_path):
         assert report.passed, report.table()
         expected = pool(x.flatten(0, 1)).unflatten(0, shape[:2]).flatten(2).detach().numpy()
         np.testing.assert_allclose(run_parallel(compiled.parallel, x.numpy()).output, expected, rtol=1e-6, atol=1e-6)  # torch in float32
+    with pytest.raises(SpcError, match=r"^0\.0 \(torch\.nn\.AdaptiveAvgPool2d\): pools 13×13 to 7×7 in windows of unequal sizes(.|\n)*2,170,814,464 entries(.|\n)*multiples of the output size"):
+        spc.compile(nn.Sequential(spc.PerStep(nn.AdaptiveAvgPool2d(7))), (1, 1, 512, 13, 13))
 
 
 def test_mnist_net_with_parametric_lif_and_voting(tmp_path):

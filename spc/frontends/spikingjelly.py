@@ -13,8 +13,8 @@ from spikingjelly.activation_based import base, functional, layer, neuron
 from spc.compiler import ir
 from spc.errors import SpcError
 from spc.frontends.torch.neurons.lif import lif_op
-from spc.frontends.torch.trace import describe
 from spc.frontends.torch.neurons.psn import masked_psn_op, psn_op, sliding_psn_op
+from spc.frontends.torch.trace import describe
 
 
 def _lif_node(m) -> object:

@@ -10,6 +10,7 @@ int64. An op's weights are converted to the dtype a product needs once, not on e
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -83,18 +84,20 @@ def conv(x: np.ndarray, op: ir.Conv) -> np.ndarray:
     dims = len(kernel)
     win = windows(x, kernel, op.stride, op.padding, op.dilation, 0)  # [N, C, *out, *kernel]
     spatial = win.shape[2 : 2 + dims]
-    positions, taps = int(np.prod(spatial)), (c // groups) * int(np.prod(kernel))
+    positions, taps = math.prod(spatial), (c // groups) * math.prod(kernel)
     win = win.reshape((n, groups, c // groups) + spatial + kernel)
-    order = (1, 0) + tuple(range(3, 3 + dims)) + (2,) + tuple(range(3 + dims, 3 + 2 * dims))
-    rows_of = lambda a: np.ascontiguousarray(a.transpose(order)).reshape(groups, n * positions, taps)  # noqa: E731
-    weight_of = lambda dtype: _cached(op, ("im2col", np.dtype(dtype)), lambda: np.ascontiguousarray(op.weight.reshape(groups, out_ch // groups, taps).transpose(0, 2, 1).astype(dtype)))  # noqa: E731
+    to_rows = (1, 0) + tuple(range(3, 3 + dims)) + (2,) + tuple(range(3 + dims, 3 + 2 * dims))  # [g, N, *out, C/g, *kernel]
+    to_output = (1, 0, 2 + dims) + tuple(range(2, 2 + dims))  # [g, N, *out, O/g] -> [N, g, O/g, *out]
 
     def product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-        y = np.matmul(rows_of(a), w)  # [g, N·positions, O/g]
-        y = y.reshape((groups, n) + spatial + (out_ch // groups,))
-        return np.ascontiguousarray(np.moveaxis(y, -1, 1).transpose((2, 0, 1) + tuple(range(3, 3 + dims)))).reshape((n, out_ch) + spatial)
+        rows = np.ascontiguousarray(a.transpose(to_rows)).reshape(groups, n * positions, taps)
+        y = np.matmul(rows, w).reshape((groups, n) + spatial + (out_ch // groups,))
+        return np.ascontiguousarray(y.transpose(to_output)).reshape((n, out_ch) + spatial)
 
-    return _exactly(product, win, op, weight_of)
+    def weight_as(dtype) -> np.ndarray:  # [g, C/g·kernel, O/g]
+        return _cached(op, ("im2col", np.dtype(dtype)), lambda: np.ascontiguousarray(op.weight.reshape(groups, out_ch // groups, taps).transpose(0, 2, 1).astype(dtype)))
+
+    return _exactly(product, win, op, weight_as)
 
 
 def avg_pool2d(x: np.ndarray, op: ir.AvgPool2d) -> np.ndarray:

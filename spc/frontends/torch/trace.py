@@ -39,7 +39,8 @@ from spc.frontends.torch.perstep import PerStep
 NEURONS: dict[type, Callable[[nn.Module], ParallelNeuronOp]] = {cls: cls.to_op for cls in neurons.TRAINABLE}
 """Neuron module type -> its IR operation. Other frontends (SpikingJelly) add their classes."""
 
-SUPPORTED = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI), Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool1d/2d, MaxPool1d/2d, AdaptiveAvgPool1d/2d, Flatten, Dropout, Identity, and in forward(): + and − of tensors, * of tensors, arithmetic with numbers, torch.flatten"
+SPC_NEURONS = "spc neurons (PSN, MaskedPSN, SlidingPSN, SPSN, PSU, IPSU, RPSU, MPEPSN, ChannelwisePSN, DSN, PRF, IF, LIF, LI)"
+SUPPORTED = f"{SPC_NEURONS}, Linear, Conv1d, Conv2d, BatchNorm1d/2d, AvgPool1d/2d, MaxPool1d/2d, AdaptiveAvgPool1d/2d, Flatten, Dropout, Identity, and in forward(): + and − of tensors, * of tensors, arithmetic with numbers, torch.flatten"
 
 
 def module_class(module: nn.Module) -> type:
@@ -84,7 +85,7 @@ def unknown_module(path: str, module: nn.Module, cause: str) -> SpcError:
     """The refusal of a module spc has no mapping for, by its path and class, with the cause; a
     neuron is told which neurons to use instead."""
     if looks_like_neuron(module):
-        return SpcError(describe(path, module), f"a neuron class spc does not know ({cause})", "replace it with neuron.PSN / spc.PSN, or another neuron spc compiles: " + SUPPORTED.split("), ")[0] + ") or SpikingJelly's IFNode, LIFNode, ParametricLIFNode and parallel neurons")
+        return SpcError(describe(path, module), f"a neuron class spc does not know ({cause})", f"replace it with neuron.PSN / spc.PSN, or another neuron spc compiles: {SPC_NEURONS} or SpikingJelly's IFNode, LIFNode, ParametricLIFNode and parallel neurons")
     return SpcError(describe(path, module), f"a module spc does not know ({cause})", f"build it from what spc supports: {SUPPORTED}")
 
 
@@ -177,6 +178,11 @@ def _maxpool(path, m, shape) -> list[tuple[str, ir.Op]]:
     return _placed(path, shape, dims, pool)
 
 
+ADAPTIVE_MATRIX_LIMIT = 2**26
+"""The most entries of an adaptive pooling's matrix (512 MiB in float64); SpikingJelly's VGG head
+on CIFAR's 1×1 map needs 12.8 million."""
+
+
 def _adaptive_windows(size: int, out: int) -> np.ndarray:
     """[out, size]: row i averages inputs floor(i·size/out) .. ceil((i+1)·size/out) - 1, as torch's
     adaptive pooling does (windows of unequal sizes that may overlap). In float64, as spc's float
@@ -201,6 +207,9 @@ def _adaptive_avgpool(path, m, shape) -> list[tuple[str, ir.Op]]:
     if all(s % w == 0 for s, w in zip(spatial, sizes)):
         kernel = _lift(tuple(s // w for s, w in zip(spatial, sizes)), dims, 1)
         return _placed(path, shape, dims, ir.AvgPool2d(kernel=kernel, stride=kernel, padding=(0, 0)))
+    entries = channels**2 * math.prod(spatial) * math.prod(sizes)
+    if entries > ADAPTIVE_MATRIX_LIMIT:
+        raise _unsupported(path, m, f"pools {'×'.join(map(str, spatial))} to {'×'.join(map(str, sizes))} in windows of unequal sizes, which spc compiles as one matrix over all {channels} channels: {entries:,} entries, more than {ADAPTIVE_MATRIX_LIMIT:,}", "choose an input size whose spatial sizes are multiples of the output size (then it is an average pooling), or use an average pooling with explicit kernel and stride")
     windows = _adaptive_windows(spatial[0], sizes[0])
     for size, out in zip(spatial[1:], sizes[1:]):
         windows = np.kron(windows, _adaptive_windows(size, out))

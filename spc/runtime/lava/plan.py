@@ -40,7 +40,7 @@ from spc.compiler.artifact import Compiled
 from spc.compiler.cells import Neuron
 from spc.errors import SpcError
 from spc.runtime.lava import stock
-from spc.runtime.synapses import synapse, windows
+from spc.runtime.synapses import windows
 
 SYNAPSES = (ir.Linear, ir.Conv, ir.SumPool2d, ir.AvgPool2d, ir.ScaleShift)  # ScaleShift: BatchNorm too
 TAGS = ("fixed_pt", "floating_pt")
